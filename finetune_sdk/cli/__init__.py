@@ -1,0 +1,1 @@
+"""The ``finetune`` command line. See ``finetune --help``."""
