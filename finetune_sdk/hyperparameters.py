@@ -144,6 +144,12 @@ def _coerce(spec: HyperparameterSpec, value: Any) -> HyperparameterValue:
     return str(value)
 
 
+def _bound(value: float | None, kind: str) -> str:
+    if value is None:
+        return "unbounded"
+    return str(int(value)) if kind == "int" else repr(value)
+
+
 def validate_hyperparameters(
     values: Mapping[str, Any] | Hyperparameters | None,
     schema: Sequence[HyperparameterSpec] | None,
@@ -191,9 +197,10 @@ def validate_hyperparameters(
             ) from exc
         if isinstance(typed, (int, float)) and not isinstance(typed, bool):
             if (spec.min is not None and typed < spec.min) or (spec.max is not None and typed > spec.max):
+                lo, hi = (_bound(b, spec.type) for b in (spec.min, spec.max))
                 raise HyperparameterError(
                     f"hyperparameter {name!r}{where} is {typed!r}, outside the allowed range "
-                    f"[{spec.min}, {spec.max}] (default {spec.default!r}). Pick a value in range or leave it unset."
+                    f"[{lo}, {hi}] (default {spec.default!r}). Pick a value in range or leave it unset."
                 )
         out[name] = typed
     return out
