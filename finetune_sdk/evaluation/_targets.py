@@ -1,4 +1,5 @@
-"""What the Evaluator can evaluate: anything with ``chat()`` (``Model``, ``Deployment``, a fake), or a callable.
+"""What the Evaluator evaluates: anything with ``chat()`` (``Model``, ``Deployment``, a fake) or a callable.
+
 
 :class:`SupportsChat` is the structural contract of ``finetune_sdk.models.Model`` and ``Deployment`` that the
 Evaluator relies on (``id`` and ``chat(system=..., turns=..., config=...)``); ``name``, ``backend`` and
@@ -123,9 +124,11 @@ def resolve_target(model: ModelLike, *, key: str | None = None) -> Target:
         name = name if isinstance(name, str) and name else model_id
         backend_obj = getattr(model, "backend", None)
         backend_name = getattr(backend_obj, "name", None) if backend_obj is not None else None
-        pricing = getattr(model, "pricing_model_id", None)
-        if pricing is None and resolve_catalog(model_id) is not None:
-            pricing = model_id
+        # an explicit None means "not billed per token" (a Deployment); guess only if the attribute is absent
+        if hasattr(model, "pricing_model_id"):
+            pricing = model.pricing_model_id
+        else:
+            pricing = model_id if resolve_catalog(model_id) is not None else None
 
         def invoke_chat(system: str | None, turns: tuple[Turn, ...], config: InferenceConfig) -> ChatResponse:
             started = time.perf_counter()
@@ -148,7 +151,9 @@ def resolve_target(model: ModelLike, *, key: str | None = None) -> Target:
         fn = model
         name = _callable_name(fn)
 
-        def invoke_callable(system: str | None, turns: tuple[Turn, ...], config: InferenceConfig) -> ChatResponse:
+        def invoke_callable(
+            system: str | None, turns: tuple[Turn, ...], config: InferenceConfig
+        ) -> ChatResponse:
             from finetune_sdk.data.tokens import HeuristicCounter
 
             prompt = _flatten_prompt(system, turns)
@@ -168,11 +173,18 @@ def resolve_target(model: ModelLike, *, key: str | None = None) -> Target:
             )
 
         return Target(
-            key=key or name, id=name, name=name, kind="callable", backend=None, pricing_model_id=None,
-            prices=None, invoke=invoke_callable,
+            key=key or name,
+            id=name,
+            name=name,
+            kind="callable",
+            backend=None,
+            pricing_model_id=None,
+            prices=None,
+            invoke=invoke_callable,
         )
     raise ConfigurationError(
-        f"cannot evaluate {type(model).__name__!r}: pass a Model or Deployment (anything with .id and .chat()), "
+        f"cannot evaluate {type(model).__name__!r}: pass a Model or Deployment (anything with .id and "
+        ".chat()), "
         "or a callable (prompt: str) -> str | ChatResponse"
     )
 

@@ -85,7 +85,9 @@ class PromptTemplate(BaseModel):
     @property
     def fingerprint(self) -> str:
         """sha256 of the template's canonical JSON: two runs with equal fingerprints sent the same prompts."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        payload = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def __str__(self) -> str:

@@ -1,0 +1,501 @@
+"""Running many model requests: concurrency, an adaptive rate limit, retries and a resumable checkpoint.
+
+- :class:`AdaptiveRateLimiter` paces request starts (AIMD). It starts unlimited (or at ``max_rps``); on
+  a ``ThrottlingError`` it cuts the allowed rate to ``decrease`` x the lower of the current rate and the
+  rate actually observed over the last second, at most once per round trip (a throttle of a request sent
+  before the last cut is not counted again); afterwards it adds a fixed step per second (5% of the rate
+  it was cut to), never above ``max_rps``.
+- :class:`RetryPolicy` retries ``ThrottlingError``, ``ServiceUnavailableError`` and ``ModelNotReadyError``
+  with exponential backoff and jitter; when retries are exhausted, or for any other error, the example
+  gets a final error and the run goes on.
+- :class:`Checkpoint` is an append-only JSONL file, one line per finished request keyed by
+  ``(key, index, fingerprint)``, flushed and fsync'd before the next request starts on that thread. On
+  resume, answered requests are not sent again; a torn last line (a process killed mid-write) is dropped.
+- :class:`Runner` runs tasks on a thread pool and returns outcomes in task order, whatever the order they
+  finish in.
+
+Examples:
+    >>> from finetune_sdk.backends.base import ChatResponse, InferenceConfig
+    >>> runner = Runner(concurrency=2, progress=False)
+    >>> tasks = [Task(key="m", index=i, fingerprint=str(i), system=None, turns=()) for i in range(3)]
+    >>> echo = lambda system, turns, config: ChatResponse(text="ok")
+    >>> [o.response.text for o in runner.run(tasks, {"m": echo}, config=InferenceConfig())]
+    ['ok', 'ok', 'ok']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finetune_sdk._clock import Clock, SystemClock
+from finetune_sdk._progress import progress_bar
+from finetune_sdk.backends.base import ChatResponse, InferenceConfig
+from finetune_sdk.data.records import Turn
+from finetune_sdk.errors import (
+    ConfigurationError,
+    DataError,
+    ModelNotReadyError,
+    ServiceUnavailableError,
+    ThrottlingError,
+)
+
+__all__ = [
+    "RETRYABLE_ERRORS",
+    "AdaptiveRateLimiter",
+    "Checkpoint",
+    "Outcome",
+    "RetryPolicy",
+    "RunStats",
+    "Runner",
+    "Task",
+]
+
+logger = logging.getLogger(__name__)
+
+#: errors retried with backoff; anything else ends the example with an error at once
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (ThrottlingError, ServiceUnavailableError, ModelNotReadyError)
+
+Invoker = Callable[[str | None, tuple[Turn, ...], InferenceConfig], ChatResponse]
+
+
+class RetryPolicy(BaseModel):
+    """How retryable errors are retried: ``max_attempts`` tries per request, exponential backoff with jitter.
+
+    The delay before retry ``k`` (1-based) is ``min(max_delay, base_delay * 2**(k-1))`` scaled by a random
+    factor in ``[1 - jitter, 1]``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(default=8, ge=1)
+    base_delay: float = Field(default=0.25, ge=0.0)
+    max_delay: float = Field(default=20.0, ge=0.0)
+    jitter: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.max_delay, self.base_delay * (2.0 ** (attempt - 1)))
+        return base * (1.0 - self.jitter * rng.random())
+
+
+class AdaptiveRateLimiter:
+    """AIMD pacing of request starts, shared by every thread sending to one model.
+
+    Args:
+        max_rps: ceiling on requests per second (``None``: no ceiling; the limiter starts unlimited).
+        decrease: multiplicative cut on throttling (0 < decrease < 1).
+        increase_fraction: additive increase per second, as a fraction of the rate after the last cut.
+        min_rps: the rate never goes below this.
+        clock: time source (a fake one in tests).
+
+    Raises:
+        ConfigurationError: a setting is out of range.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_rps: float | None = None,
+        decrease: float = 0.85,
+        increase_fraction: float = 0.05,
+        min_rps: float = 0.1,
+        clock: Clock | None = None,
+    ) -> None:
+        if max_rps is not None and max_rps <= 0:
+            raise ConfigurationError(f"max_rps must be > 0 requests per second, got {max_rps}")
+        if not 0.0 < decrease < 1.0:
+            raise ConfigurationError(f"decrease must be between 0 and 1, got {decrease}")
+        self.max_rps = max_rps
+        self.decrease = decrease
+        self.increase_fraction = increase_fraction
+        self.min_rps = min_rps
+        self.clock: Clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._rate: float | None = max_rps
+        self._step = 0.0
+        self._next_slot = 0.0
+        self._last_update: float | None = None
+        self._last_cut = float("-inf")
+        self._starts: deque[float] = deque()
+        self.throttles = 0
+        self.cuts = 0
+
+    @property
+    def rate(self) -> float | None:
+        """Allowed requests per second now (``None``: unlimited)."""
+        return self._rate
+
+    def _grow(self, now: float) -> None:
+        if self._rate is not None and self._last_update is not None and self._step > 0:
+            self._rate += self._step * max(0.0, now - self._last_update)
+            if self.max_rps is not None:
+                self._rate = min(self._rate, self.max_rps)
+        self._last_update = now
+
+    def _observed_rate(self, now: float) -> float | None:
+        while self._starts and self._starts[0] < now - 1.0:
+            self._starts.popleft()
+        if len(self._starts) < 2:
+            return None
+        span = max(self._starts[-1] - self._starts[0], 1e-3)
+        return (len(self._starts) - 1) / span
+
+    def acquire(self) -> float:
+        """Wait for this request's start slot; returns the start time (pass it to :meth:`on_throttle`)."""
+        with self._lock:
+            now = self.clock.monotonic()
+            self._grow(now)
+            if self._rate is None:
+                slot = now
+            else:
+                slot = max(now, self._next_slot)
+                self._next_slot = slot + 1.0 / self._rate
+            self._starts.append(slot)
+            while self._starts and self._starts[0] < now - 1.0:  # keep one second of history
+                self._starts.popleft()
+        if slot > now:
+            self.clock.sleep(slot - now)
+        return slot
+
+    def on_throttle(self, started_at: float) -> None:
+        """A request that started at ``started_at`` was throttled: cut the rate, once per round trip."""
+        with self._lock:
+            self.throttles += 1
+            if started_at <= self._last_cut:
+                return  # sent before the last cut: that cut already answered this congestion
+            now = self.clock.monotonic()
+            self._grow(now)
+            observed = self._observed_rate(now)
+            known = [x for x in (self._rate, observed, self.max_rps) if x is not None]
+            current = min(known) if known else 1.0  # a single request so far: start from one per second
+            self._rate = max(self.min_rps, current * self.decrease)
+            self._step = max(self.min_rps, self._rate * self.increase_fraction)
+            self._next_slot = max(self._next_slot, now + 1.0 / self._rate)
+            self._last_cut = now
+            self._last_update = now
+            self.cuts += 1
+            logger.debug("throttled: allowed rate cut to %.2f req/s", self._rate)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One request. ``key`` (the model or judge), ``index`` and ``fingerprint`` key its checkpoint row."""
+
+    key: str
+    index: int
+    fingerprint: str
+    system: str | None
+    turns: tuple[Turn, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a task: a response, or a final error after ``attempts`` tries."""
+
+    response: ChatResponse | None
+    error: str | None = None
+    error_type: str | None = None
+    attempts: int = 0
+    resumed: bool = False
+
+
+@dataclass
+class RunStats:
+    """Counters of one :meth:`Runner.run` call (and totals across calls on the same runner)."""
+
+    requests: int = 0
+    resumed: int = 0
+    retries: int = 0
+    throttles: int = 0
+    errors: int = 0
+    per_key: dict[str, int] = field(default_factory=dict)
+
+
+_CK = tuple[str, int, str]
+
+
+class Checkpoint:
+    """Append-only JSONL of finished requests; safe to share between threads.
+
+    Each line is ``{"k": key, "i": index, "fp": fingerprint, "ok": true, "a": attempts, "r": response}`` or,
+    for a final error, ``"ok": false`` with ``"e"`` (message) and ``"et"`` (error class). Only answers are
+    reused on resume: examples that ended in an error are tried again.
+
+    Raises:
+        DataError: the file exists but is not a checkpoint (its first complete line is not one).
+    """
+
+    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self._fh: Any = None
+
+    def load(self) -> dict[_CK, tuple[ChatResponse, int]]:
+        """Answers already in the file, keyed by ``(key, index, fingerprint)``. Drops a torn last line."""
+        done: dict[_CK, tuple[ChatResponse, int]] = {}
+        if not self.path.exists():
+            return done
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # killed mid-write: drop the partial line so appends start on a fresh line
+            logger.warning("checkpoint %s: ignoring a torn last line (%d bytes)", self.path, len(data) - end)
+            with self.path.open("r+b") as fh:
+                fh.truncate(end)
+            data = data[:end]
+        for lineno, raw in enumerate(data.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+                if not isinstance(row, dict) or "k" not in row:
+                    raise ValueError("not a checkpoint row")
+            except ValueError as exc:
+                if lineno == 1:
+                    raise DataError(
+                        f"{self.path} is not an evaluation checkpoint (line 1: {exc}). "
+                        "Pass a new path as checkpoint=, or delete the file to start over."
+                    ) from exc
+                logger.warning("checkpoint %s: skipping unreadable line %d", self.path, lineno)
+                continue
+            if row.get("ok"):
+                response = ChatResponse.model_validate(row["r"])
+                done[(str(row["k"]), int(row["i"]), str(row["fp"]))] = (response, int(row.get("a", 1)))
+        return done
+
+    def _write(self, row: Mapping[str, Any]) -> None:
+        line = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = self.path.open("a", encoding="utf-8", newline="\n")
+            self._fh.write(line)
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())
+
+    def record_answer(self, task: Task, response: ChatResponse, attempts: int) -> None:
+        """Append an answer (without the response's ``raw`` payload)."""
+        self._write(
+            {
+                "k": task.key,
+                "i": task.index,
+                "fp": task.fingerprint,
+                "ok": True,
+                "a": attempts,
+                "r": response.model_dump(mode="json", exclude={"raw"}),
+            }
+        )
+
+    def record_error(self, task: Task, error: str, error_type: str, attempts: int) -> None:
+        """Append a final error (kept for the record; the example is tried again on resume)."""
+        self._write(
+            {
+                "k": task.key,
+                "i": task.index,
+                "fp": task.fingerprint,
+                "ok": False,
+                "a": attempts,
+                "e": error,
+                "et": error_type,
+            }
+        )
+
+    def close(self) -> None:
+        """Close the file handle (appends reopen it)."""
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class Runner:
+    """Runs tasks concurrently with per-key rate limiters, retries and an optional checkpoint.
+
+    Args:
+        concurrency: worker threads (requests in flight at most).
+        max_rps: ceiling of each key's limiter (requests per second), or ``None``.
+        retry: the retry policy.
+        checkpoint: where finished requests are appended; ``None`` keeps nothing.
+        clock: time source for pacing and backoff (a fake one in tests).
+        progress: show a progress bar (``None``: the process-wide setting).
+        seed: seed of the jitter.
+
+    Raises:
+        ConfigurationError: ``concurrency`` < 1.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 8,
+        max_rps: float | None = None,
+        retry: RetryPolicy | None = None,
+        checkpoint: Checkpoint | None = None,
+        clock: Clock | None = None,
+        progress: bool | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError(f"concurrency must be >= 1, got {concurrency}")
+        self.concurrency = concurrency
+        self.max_rps = max_rps
+        self.retry = retry or RetryPolicy()
+        self.checkpoint = checkpoint
+        self.clock: Clock = clock or SystemClock()
+        self.progress = progress
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self.limiters: dict[str, AdaptiveRateLimiter] = {}
+        self.stats = RunStats()
+
+    def limiter(self, key: str) -> AdaptiveRateLimiter:
+        """The limiter shared by every request to ``key`` (created on first use)."""
+        lim = self.limiters.get(key)
+        if lim is None:
+            lim = self.limiters[key] = AdaptiveRateLimiter(max_rps=self.max_rps, clock=self.clock)
+        return lim
+
+    def _sleep(self, seconds: float, stop: threading.Event) -> None:
+        if seconds <= 0:
+            return
+        if isinstance(self.clock, SystemClock):
+            stop.wait(seconds)  # wakes at once when the run is interrupted
+        else:
+            self.clock.sleep(seconds)
+
+    def _work(
+        self,
+        task: Task,
+        invoke: Invoker,
+        limiter: AdaptiveRateLimiter,
+        config: InferenceConfig,
+        stop: threading.Event,
+    ) -> Outcome:
+        attempts = 0
+        while True:
+            if stop.is_set():
+                raise _Cancelled
+            started = limiter.acquire()
+            attempts += 1
+            try:
+                response = invoke(task.system, task.turns, config)
+            except RETRYABLE_ERRORS as exc:
+                if isinstance(exc, ThrottlingError):
+                    limiter.on_throttle(started)
+                if attempts >= self.retry.max_attempts:
+                    return self._fail(task, exc, attempts)
+                with self._rng_lock:
+                    delay = self.retry.delay(attempts, self._rng)
+                logger.debug("%s #%d: %s; retrying in %.2fs", task.key, task.index, type(exc).__name__, delay)
+                self._sleep(delay, stop)
+                continue
+            except Exception as exc:
+                return self._fail(task, exc, attempts)
+            if self.checkpoint is not None:
+                self.checkpoint.record_answer(task, response, attempts)
+            return Outcome(response=response, attempts=attempts)
+
+    def _fail(self, task: Task, exc: Exception, attempts: int) -> Outcome:
+        message = f"{type(exc).__name__}: {exc}"
+        logger.warning("%s #%d failed after %d attempt(s): %s", task.key, task.index, attempts, message)
+        if self.checkpoint is not None:
+            self.checkpoint.record_error(task, message, type(exc).__name__, attempts)
+        return Outcome(response=None, error=message, error_type=type(exc).__name__, attempts=attempts)
+
+    def run(
+        self,
+        tasks: Sequence[Task],
+        invokers: Mapping[str, Invoker],
+        *,
+        config: InferenceConfig,
+        limiter_keys: Mapping[str, str] | None = None,
+        desc: str = "evaluating",
+    ) -> list[Outcome]:
+        """Run ``tasks`` and return one :class:`Outcome` per task, in task order.
+
+        ``invokers`` maps each task key to the function that sends it; ``limiter_keys`` maps a task key to
+        the limiter it shares (default: its own key). Tasks already answered in the checkpoint are not sent.
+
+        Raises:
+            ConfigurationError: a task's key has no invoker.
+            KeyboardInterrupt, SystemExit: re-raised after requests in flight have finished and been
+                checkpointed; queued requests are not sent.
+        """
+        missing = sorted({t.key for t in tasks} - set(invokers))
+        if missing:
+            raise ConfigurationError(f"no model to send tasks for {', '.join(missing)}")
+        done = self.checkpoint.load() if self.checkpoint is not None else {}
+        results: list[Outcome | None] = [None] * len(tasks)
+        pending: list[int] = []
+        for pos, task in enumerate(tasks):
+            hit = done.get((task.key, task.index, task.fingerprint))
+            if hit is not None:
+                results[pos] = Outcome(response=hit[0], attempts=hit[1], resumed=True)
+            else:
+                pending.append(pos)
+        resumed = len(tasks) - len(pending)
+        self.stats.resumed += resumed
+        lkeys = limiter_keys or {}
+        stop = threading.Event()
+        bar = progress_bar(total=len(tasks), desc=desc, unit="req", enabled=self.progress, initial=resumed)
+        try:
+            if pending:
+                workers = min(self.concurrency, len(pending))
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="finetune-eval") as pool:
+                    futures = {
+                        pool.submit(
+                            self._work,
+                            tasks[pos],
+                            invokers[tasks[pos].key],
+                            self.limiter(lkeys.get(tasks[pos].key, tasks[pos].key)),
+                            config,
+                            stop,
+                        ): pos
+                        for pos in pending
+                    }
+                    try:
+                        for fut in as_completed(futures):
+                            outcome = fut.result()
+                            results[futures[fut]] = outcome
+                            self._count(tasks[futures[fut]].key, outcome)
+                            bar.update(1)
+                            if outcome.error is not None:
+                                bar.set_postfix(errors=self.stats.errors, refresh=False)
+                    except BaseException:
+                        stop.set()
+                        for f in futures:
+                            f.cancel()
+                        raise
+        finally:
+            bar.close()
+            if self.checkpoint is not None:
+                self.checkpoint.close()
+        self.stats.throttles = sum(lim.throttles for lim in self.limiters.values())
+        return [
+            r if r is not None else Outcome(response=None, error="not run", error_type="Cancelled")
+            for r in results
+        ]
+
+    def _count(self, key: str, outcome: Outcome) -> None:
+        self.stats.requests += outcome.attempts
+        self.stats.retries += max(0, outcome.attempts - 1)
+        self.stats.per_key[key] = self.stats.per_key.get(key, 0) + outcome.attempts
+        if outcome.error is not None:
+            self.stats.errors += 1
