@@ -68,7 +68,32 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Model": ("finetune_sdk.models", "Model"),
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "ChatResponse",
+    "CostEstimate",
+    "Dataset",
+    "Deployment",
+    "Distiller",
+    "EvaluationReport",
+    "Evaluator",
+    "FinetuneError",
+    "InferenceConfig",
+    "InvocationLogSource",
+    "Issue",
+    "Job",
+    "JobKind",
+    "JobStatus",
+    "MetadataFilter",
+    "Model",
+    "ValidationReport",
+    "__version__",
+    "backends",
+    "catalog",
+    "disable_progress_bars",
+    "enable_progress_bars",
+    "errors",
+    "register_backend",
+]
 
 
 def __getattr__(name: str) -> Any:

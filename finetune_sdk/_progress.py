@@ -32,8 +32,9 @@ def progress_enabled() -> bool:
     return os.environ.get("FINETUNE_SDK_DISABLE_PROGRESS_BARS", "").lower() not in ("1", "true", "yes")
 
 
-def progress_bar(*, total: float | None = None, desc: str = "", unit: str = "it", enabled: bool | None = None,
-                 **options: Any) -> Any:
+def progress_bar(
+    *, total: float | None = None, desc: str = "", unit: str = "it", enabled: bool | None = None, **options: Any
+) -> Any:
     """A ``tqdm.auto`` bar, disabled when progress is off. Import of tqdm happens here, not at import time."""
     from tqdm.auto import tqdm
 

@@ -172,7 +172,7 @@ def validate_hyperparameters(
         >>> validate_hyperparameters({"epochs": 3}, schema, model="nova-micro")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        finetune_sdk.errors.HyperparameterError: unknown hyperparameter 'epochs' for nova-micro (did you mean 'epochCount'?)...
+        finetune_sdk.errors.HyperparameterError: unknown hyperparameter 'epochs' for nova-micro ...
     """
     if values is None:
         return {}
@@ -195,12 +195,14 @@ def validate_hyperparameters(
             raise HyperparameterError(
                 f"hyperparameter {name!r}{where} must be of type {spec.type}, got {value!r}: {exc}"
             ) from exc
-        if isinstance(typed, (int, float)) and not isinstance(typed, bool):
-            if (spec.min is not None and typed < spec.min) or (spec.max is not None and typed > spec.max):
-                lo, hi = (_bound(b, spec.type) for b in (spec.min, spec.max))
-                raise HyperparameterError(
-                    f"hyperparameter {name!r}{where} is {typed!r}, outside the allowed range "
-                    f"[{lo}, {hi}] (default {spec.default!r}). Pick a value in range or leave it unset."
-                )
+        numeric = isinstance(typed, (int, float)) and not isinstance(typed, bool)
+        if numeric and (
+            (spec.min is not None and typed < spec.min) or (spec.max is not None and typed > spec.max)  # type: ignore[operator]
+        ):
+            lo, hi = (_bound(b, spec.type) for b in (spec.min, spec.max))
+            raise HyperparameterError(
+                f"hyperparameter {name!r}{where} is {typed!r}, outside the allowed range "
+                f"[{lo}, {hi}] (default {spec.default!r}). Pick a value in range or leave it unset."
+            )
         out[name] = typed
     return out

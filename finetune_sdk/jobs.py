@@ -89,8 +89,12 @@ def _slug(text: str, limit: int) -> str:
 def _default_names(kind: JobKind, base_model: str, payload: Mapping[str, Any]) -> tuple[str, str]:
     """A job name and model name derived from the request's content (so re-runs are idempotent)."""
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    prefix = {JobKind.FINE_TUNING: "ft", JobKind.CONTINUED_PRE_TRAINING: "cpt", JobKind.DISTILLATION: "distill",
-              JobKind.IMPORT: "import"}[kind]
+    prefix = {
+        JobKind.FINE_TUNING: "ft",
+        JobKind.CONTINUED_PRE_TRAINING: "cpt",
+        JobKind.DISTILLATION: "distill",
+        JobKind.IMPORT: "import",
+    }[kind]
     stem = f"{prefix}-{_slug(base_model, 36)}-{digest}"
     return stem, stem
 
@@ -119,8 +123,9 @@ class Job:
     ``wait()`` update them in place and return the same ``Job`` so calls chain in notebooks.
     """
 
-    def __init__(self, record: JobRecord, backend: Backend, *, spec: JobSpec | None = None,
-                 training_tokens: int | None = None) -> None:
+    def __init__(
+        self, record: JobRecord, backend: Backend, *, spec: JobSpec | None = None, training_tokens: int | None = None
+    ) -> None:
         self.record = record
         self.backend = backend
         self.spec = spec
@@ -128,8 +133,14 @@ class Job:
 
     # --- construction ----------------------------------------------------------------------------------
     @classmethod
-    def create(cls, spec: JobSpec, *, backend: str | Backend | None = None, max_cost: float | None = None,
-               training_tokens: int | None = None) -> Job:
+    def create(
+        cls,
+        spec: JobSpec,
+        *,
+        backend: str | Backend | None = None,
+        max_cost: float | None = None,
+        training_tokens: int | None = None,
+    ) -> Job:
         """Submit ``spec`` as is (the lowest-level constructor).
 
         Raises:
@@ -140,8 +151,11 @@ class Job:
         be = _backends.resolve(backend)
         if spec.kind not in be.supported_kinds:
             can = [n for n, row in _backends.capability_matrix().items() if row.get(spec.kind.value)]
-            hint = " Use finetune_sdk.Distiller for teacher → student on any backend." \
-                if spec.kind is JobKind.DISTILLATION else ""
+            hint = (
+                " Use finetune_sdk.Distiller for teacher → student on any backend."
+                if spec.kind is JobKind.DISTILLATION
+                else ""
+            )
             raise UnsupportedOperationError(
                 f"the {be.name!r} backend cannot run {spec.kind.value} jobs; backends that can: "
                 f"{', '.join(can) or 'none installed'}.{hint}"
@@ -150,9 +164,14 @@ class Job:
         if max_cost is not None:
             estimate = be.estimate_job_cost(spec, training_tokens=training_tokens)
             if estimate is None:
+                why = (
+                    "the training data was given as a URI, so its token count is unknown; pass a Dataset"
+                    if training_tokens is None
+                    else f"the {be.name!r} backend has no price for {spec.base_model}"
+                )
                 raise ConfigurationError(
-                    f"max_cost={max_cost} was given but the {be.name!r} backend has no price for {spec.base_model}; "
-                    "drop max_cost to submit anyway"
+                    f"max_cost={max_cost} was given but the cost cannot be estimated: {why}. "
+                    "Nothing was submitted; drop max_cost to submit anyway."
                 )
             if estimate.total > max_cost:
                 raise CostLimitExceededError(
@@ -203,7 +222,10 @@ class Job:
                 train.validate(for_model=model, format=None, validation=val).raise_for_errors()
             training_tokens = _training_tokens(train, model)
         payload = {
-            "kind": kind.value, "model": model, "hp": hp, "teacher": teacher.model_dump() if teacher else None,
+            "kind": kind.value,
+            "model": model,
+            "hp": hp,
+            "teacher": teacher.model_dump() if teacher else None,
             "logs": invocation_logs.model_dump(mode="json") if invocation_logs else None,
             "train": _fingerprint(train) if isinstance(train, Dataset) else train,
             "validation": _fingerprint(validation) if isinstance(validation, Dataset) else validation,
@@ -219,10 +241,19 @@ class Job:
             return be.stage_data(data, name=f"{job_name}-{role}", format=fmt, output_uri=output_uri)
 
         spec = JobSpec(
-            kind=kind, base_model=model, name=job_name, output_model_name=model_name,
-            training_data=stage(train, "train"), validation_data=stage(validation, "validation"),
-            output_uri=output_uri, hyperparameters=hp, teacher=teacher, invocation_logs=invocation_logs,
-            role_arn=role_arn, tags=dict(tags or {}), backend_options=backend_options,
+            kind=kind,
+            base_model=model,
+            name=job_name,
+            output_model_name=model_name,
+            training_data=stage(train, "train"),
+            validation_data=stage(validation, "validation"),
+            output_uri=output_uri,
+            hyperparameters=hp,
+            teacher=teacher,
+            invocation_logs=invocation_logs,
+            role_arn=role_arn,
+            tags=dict(tags or {}),
+            backend_options=backend_options,
         )
         return cls.create(spec, backend=be, max_cost=max_cost, training_tokens=training_tokens)
 
@@ -256,9 +287,20 @@ class Job:
             BackendError: the service refused the request.
         """
         return cls._training(
-            JobKind.FINE_TUNING, model=model, train=train, validation=validation, hyperparameters=hyperparameters,
-            backend=backend, name=name, output_model_name=output_model_name, output_uri=output_uri,
-            role_arn=role_arn, tags=tags, max_cost=max_cost, validate=validate, backend_options=backend_options,
+            JobKind.FINE_TUNING,
+            model=model,
+            train=train,
+            validation=validation,
+            hyperparameters=hyperparameters,
+            backend=backend,
+            name=name,
+            output_model_name=output_model_name,
+            output_uri=output_uri,
+            role_arn=role_arn,
+            tags=tags,
+            max_cost=max_cost,
+            validate=validate,
+            backend_options=backend_options,
         )
 
     @classmethod
@@ -284,9 +326,19 @@ class Job:
         Raises the same errors as :meth:`fine_tune`.
         """
         return cls._training(
-            JobKind.CONTINUED_PRE_TRAINING, model=model, train=train, validation=validation,
-            hyperparameters=hyperparameters, backend=backend, name=name, output_model_name=output_model_name,
-            output_uri=output_uri, role_arn=role_arn, tags=tags, max_cost=max_cost, validate=validate,
+            JobKind.CONTINUED_PRE_TRAINING,
+            model=model,
+            train=train,
+            validation=validation,
+            hyperparameters=hyperparameters,
+            backend=backend,
+            name=name,
+            output_model_name=output_model_name,
+            output_uri=output_uri,
+            role_arn=role_arn,
+            tags=tags,
+            max_cost=max_cost,
+            validate=validate,
             backend_options=backend_options,
         )
 
@@ -323,9 +375,20 @@ class Job:
         if prompts is None and invocation_logs is None:
             raise ConfigurationError("distill() needs prompts= (a Dataset or S3 URI) or invocation_logs=")
         return cls._training(
-            JobKind.DISTILLATION, model=student, train=prompts, validation=None, hyperparameters=hyperparameters,
-            backend=backend, name=name, output_model_name=output_model_name, output_uri=output_uri,
-            role_arn=role_arn, tags=tags, max_cost=max_cost, validate=validate, backend_options=backend_options,
+            JobKind.DISTILLATION,
+            model=student,
+            train=prompts,
+            validation=None,
+            hyperparameters=hyperparameters,
+            backend=backend,
+            name=name,
+            output_model_name=output_model_name,
+            output_uri=output_uri,
+            role_arn=role_arn,
+            tags=tags,
+            max_cost=max_cost,
+            validate=validate,
+            backend_options=backend_options,
             teacher=TeacherConfig(model_id=teacher, max_response_length=max_response_length),
             invocation_logs=invocation_logs,
         )
@@ -361,9 +424,14 @@ class Job:
         default_job, default_model = _default_names(JobKind.IMPORT, source, payload)
         job_name = name or default_job
         spec = JobSpec(
-            kind=JobKind.IMPORT, base_model=source, name=job_name,
+            kind=JobKind.IMPORT,
+            base_model=source,
+            name=job_name,
             output_model_name=re.sub(r"[^0-9A-Za-z]+", "-", name) if name else default_model,
-            model_source=source, role_arn=role_arn, tags=dict(tags or {}), backend_options=backend_options,
+            model_source=source,
+            role_arn=role_arn,
+            tags=dict(tags or {}),
+            backend_options=backend_options,
         )
         return cls.create(spec, backend=be)
 
@@ -419,8 +487,9 @@ class Job:
         self.record = self.backend.describe_job(self.id)
         return self
 
-    def wait(self, *, timeout: float | None = None, poll_interval: float | None = None,
-             progress: bool | None = None) -> Job:
+    def wait(
+        self, *, timeout: float | None = None, poll_interval: float | None = None, progress: bool | None = None
+    ) -> Job:
         """Poll until the job ends; return the same Job, updated in place.
 
         Polling starts fast and backs off to ``poll_interval`` (the backend's default when ``None``);
@@ -437,8 +506,13 @@ class Job:
         start = clock.monotonic()
         errors = 0
         show = progress_enabled() if progress is None else progress
-        bar = progress_bar(total=100, desc=f"{self.backend.name} {self.name}", unit="%", enabled=show,
-                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}")
+        bar = progress_bar(
+            total=100,
+            desc=f"{self.backend.name} {self.name}",
+            unit="%",
+            enabled=show,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
+        )
         try:
             while True:
                 try:
@@ -456,7 +530,9 @@ class Job:
                     raise JobTimeoutError(
                         f"job {self.name} is still {self.status.value} after {waited:.0f}s. It keeps running: "
                         "call job.wait() again, or job.stop() to end it.",
-                        job_id=self.id, status=self.status.value, waited_s=waited,
+                        job_id=self.id,
+                        status=self.status.value,
+                        waited_s=waited,
                     )
                 sleep_for = interval if timeout is None else min(interval, max(timeout - waited, 0.0))
                 clock.sleep(sleep_for)
@@ -483,11 +559,15 @@ class Job:
             message = f"job {record.name} failed: {record.failure_message or 'no reason given'}"
             if hint:
                 message += f"\nhint: {hint}"
-            raise JobFailedError(message, job_id=record.id, status=record.status.value,
-                                 failure_reason=record.failure_message, hint=hint)
+            raise JobFailedError(
+                message, job_id=record.id, status=record.status.value, failure_reason=record.failure_message, hint=hint
+            )
         if record.status is JobStatus.STOPPED:
-            raise JobStoppedError(f"job {record.name} was stopped before it completed, so it has no model",
-                                  job_id=record.id, status=record.status.value)
+            raise JobStoppedError(
+                f"job {record.name} was stopped before it completed, so it has no model",
+                job_id=record.id,
+                status=record.status.value,
+            )
         return self
 
     def stop(self) -> Job:
@@ -576,13 +656,21 @@ class Job:
 
     def _repr_html_(self) -> str:
         r = self.record
-        rows = [("name", r.name), ("id", r.id), ("backend", r.backend), ("kind", r.kind.value),
-                ("status", f"{r.status.value} ({r.raw_status})"), ("base model", r.base_model),
-                ("output model", r.output_model_id or "—"), ("created", str(r.created_at or "—"))]
+        rows = [
+            ("name", r.name),
+            ("id", r.id),
+            ("backend", r.backend),
+            ("kind", r.kind.value),
+            ("status", f"{r.status.value} ({r.raw_status})"),
+            ("base model", r.base_model),
+            ("output model", r.output_model_id or "—"),
+            ("created", str(r.created_at or "—")),
+        ]
         if r.failure_message:
             rows.append(("failure", r.failure_message))
         if r.stages:
             rows.append(("stages", ", ".join(f"{k}: {v}" for k, v in r.stages.items())))
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in rows)
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+        )
         return f"<table><caption>finetune_sdk.Job</caption>{body}</table>"

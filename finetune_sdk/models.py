@@ -39,7 +39,9 @@ from finetune_sdk.errors import ConfigurationError, CostLimitExceededError, Fine
 __all__ = ["Deployment", "Model"]
 
 
-def _inference_config(config: InferenceConfig | None, max_tokens: int | None, temperature: float | None) -> InferenceConfig:
+def _inference_config(
+    config: InferenceConfig | None, max_tokens: int | None, temperature: float | None
+) -> InferenceConfig:
     base = config or InferenceConfig()
     update: dict[str, Any] = {}
     if max_tokens is not None:
@@ -176,9 +178,14 @@ class Model:
         default_kind = {"bedrock": "provisioned", "sagemaker": "endpoint"}.get(self.backend.name, "local")
         dep_name = name or re.sub(r"[^0-9A-Za-z-]+", "-", f"{self.name}-deployment")[:63].strip("-")
         spec = DeploymentSpec(
-            model_id=self.id, name=dep_name, kind=kind or default_kind,  # type: ignore[arg-type]
-            model_units=model_units, commitment=commitment,  # type: ignore[arg-type]
-            instance_type=instance_type, instance_count=instance_count, tags=dict(tags or {}),
+            model_id=self.id,
+            name=dep_name,
+            kind=kind or default_kind,  # type: ignore[arg-type]
+            model_units=model_units,
+            commitment=commitment,  # type: ignore[arg-type]
+            instance_type=instance_type,
+            instance_count=instance_count,
+            tags=dict(tags or {}),
             backend_options=backend_options,
         )
         if max_hourly_cost is not None:
@@ -187,7 +194,8 @@ class Model:
                 raise CostLimitExceededError(
                     f"deployment would cost {estimate} per hour, above max_hourly_cost=${max_hourly_cost:,.2f}; "
                     "nothing was created",
-                    estimate=estimate.total, max_cost=max_hourly_cost,
+                    estimate=estimate.total,
+                    max_cost=max_hourly_cost,
                 )
         deployment = Deployment(deployer.create_deployment(spec), self.backend, spec=spec)
         if wait:
@@ -205,11 +213,18 @@ class Model:
 
     def _repr_html_(self) -> str:
         r = self.record
-        rows = [("name", r.name), ("id", r.id), ("backend", r.backend), ("kind", r.kind),
-                ("base model", r.base_model or "—"), ("status", r.status or "—"),
-                ("needs deployment", "yes" if r.needs_deployment else "no")]
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in rows)
+        rows = [
+            ("name", r.name),
+            ("id", r.id),
+            ("backend", r.backend),
+            ("kind", r.kind),
+            ("base model", r.base_model or "—"),
+            ("status", r.status or "—"),
+            ("needs deployment", "yes" if r.needs_deployment else "no"),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+        )
         return f"<table><caption>finetune_sdk.Model</caption>{body}</table>"
 
 
@@ -294,7 +309,9 @@ class Deployment:
                 raise JobTimeoutError(
                     f"deployment {self.name} is still {self.status.value} after {waited:.0f}s; it keeps being "
                     "created and billed: wait again or delete() it",
-                    job_id=self.id, status=self.status.value, waited_s=waited,
+                    job_id=self.id,
+                    status=self.status.value,
+                    waited_s=waited,
                 )
             clock.sleep(interval)
             interval = min(interval * 1.5, interval_max) if interval_max > 0 else 0.0
@@ -310,8 +327,9 @@ class Deployment:
         temperature: float | None = None,
     ) -> ChatResponse:
         """Invoke the deployed model; same arguments and result as :meth:`Model.chat`."""
-        return _chat(self.backend, self.invoke_id, messages, system, turns,
-                     _inference_config(config, max_tokens, temperature))
+        return _chat(
+            self.backend, self.invoke_id, messages, system, turns, _inference_config(config, max_tokens, temperature)
+        )
 
     def invoke(self, prompt: str, *, system: str | None = None, config: InferenceConfig | None = None) -> ChatResponse:
         """Send one prompt as a single user turn."""
@@ -335,9 +353,12 @@ class Deployment:
     def __enter__(self) -> Deployment:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.delete()
 
     def __repr__(self) -> str:
-        return f"Deployment(id={self.id!r}, backend={self.backend.name!r}, status=<DeploymentStatus.{self.status.name}>)"
+        return (
+            f"Deployment(id={self.id!r}, backend={self.backend.name!r}, status=<DeploymentStatus.{self.status.name}>)"
+        )

@@ -252,7 +252,7 @@ class JobSpec(_Value):
 
         A retried create after a timeout or a crash therefore cannot start a second, paid job.
         """
-        payload = self.model_dump(mode="json")
+        payload = self.model_dump(mode="json", serialize_as_any=True)
         digest = hashlib.sha256(_canonical_json(payload).encode()).hexdigest()
         return f"ftsdk-{digest[:48]}"
 
@@ -326,7 +326,9 @@ class DeploymentSpec(_Value):
 
     def client_token(self) -> str:
         """Idempotency token derived from the spec."""
-        digest = hashlib.sha256(_canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+        digest = hashlib.sha256(
+            _canonical_json(self.model_dump(mode="json", serialize_as_any=True)).encode()
+        ).hexdigest()
         return f"ftsdk-{digest[:48]}"
 
 
@@ -459,7 +461,7 @@ class Backend(abc.ABC):
         """A record for invoking a base model directly (no job involved)."""
         raise UnsupportedOperationError(f"the {self.name!r} backend does not serve foundation models")
 
-    def check_spec(self, spec: JobSpec) -> None:
+    def check_spec(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Check everything the service would reject, before anything is sent. Raise ``ConfigurationError``."""
 
     def __repr__(self) -> str:

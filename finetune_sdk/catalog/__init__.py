@@ -148,7 +148,8 @@ def all_models(*, customization: CustomizationType | None = None) -> list[BaseMo
 
     Examples:
         >>> from finetune_sdk import catalog
-        >>> "amazon.titan-text-lite-v1:0:4k" in [m.id for m in catalog.all_models(customization="CONTINUED_PRE_TRAINING")]
+        >>> cpt = catalog.all_models(customization="CONTINUED_PRE_TRAINING")
+        >>> "amazon.titan-text-lite-v1:0:4k" in [m.id for m in cpt]
         True
     """
     models = _load().models

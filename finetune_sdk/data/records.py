@@ -128,7 +128,7 @@ class Conversation(_Value):
 
     def with_response(self, text: str) -> Conversation:
         """A copy whose final assistant turn is ``text`` (replacing or appending it)."""
-        turns = self.prompt_turns + (Turn.of("assistant", text),)
+        turns = (*self.prompt_turns, Turn.of("assistant", text))
         return self.model_copy(update={"turns": turns})
 
     def with_metadata(self, **values: Any) -> Conversation:
@@ -177,8 +177,10 @@ def coerce_messages(messages: Sequence[Mapping[str, Any]] | str) -> tuple[str | 
     for m in messages:
         role = str(m.get("role", ""))
         content = m.get("content", "")
-        text = content if isinstance(content, str) else "\n".join(
-            str(c.get("text", "")) for c in content if isinstance(c, Mapping)
+        text = (
+            content
+            if isinstance(content, str)
+            else "\n".join(str(c.get("text", "")) for c in content if isinstance(c, Mapping))
         )
         if role == "system":
             system = text if system is None else f"{system}\n{text}"

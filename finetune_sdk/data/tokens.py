@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from finetune_sdk.catalog import BaseModelInfo, resolve
 
-__all__ = ["HeuristicCounter", "HFTokenizerCounter", "TokenCounter", "counter_for"]
+__all__ = ["HFTokenizerCounter", "HeuristicCounter", "TokenCounter", "counter_for"]
 
 
 @runtime_checkable

@@ -63,7 +63,7 @@ def test_lookup_by_runtime_id_arn_and_fragment() -> None:
 
 
 def test_unknown_and_ambiguous_ids_say_what_to_do() -> None:
-    with pytest.raises(CatalogError, match="not in the finetune_sdk catalog.*Did you mean"):
+    with pytest.raises(CatalogError, match=r"not in the finetune_sdk catalog.*Did you mean"):
         catalog.get("anthropic.claude-3-haiku-20250307-v1:0")
     with pytest.raises(CatalogError, match="ambiguous"):
         catalog.get("llama3-2")

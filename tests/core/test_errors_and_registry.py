@@ -6,7 +6,7 @@ import pytest
 
 import finetune_sdk.errors as errors
 from finetune_sdk import backends
-from finetune_sdk.backends.base import Backend, JobSpec, JobKind, MetadataFilter
+from finetune_sdk.backends.base import Backend, JobKind, JobSpec, MetadataFilter
 from finetune_sdk.errors import (
     BackendNotFoundError,
     BackendNotInstalledError,
@@ -24,9 +24,15 @@ def test_every_public_exception_derives_from_the_root_and_is_drawn_in_the_docstr
 
 @pytest.mark.parametrize(
     ("name", "builtin"),
-    [("ConfigurationError", ValueError), ("CatalogError", LookupError), ("JobTimeoutError", TimeoutError),
-     ("AccessDeniedError", PermissionError), ("BackendNotInstalledError", ImportError),
-     ("UnsupportedOperationError", NotImplementedError), ("ServiceUnavailableError", ConnectionError)],
+    [
+        ("ConfigurationError", ValueError),
+        ("CatalogError", LookupError),
+        ("JobTimeoutError", TimeoutError),
+        ("AccessDeniedError", PermissionError),
+        ("BackendNotInstalledError", ImportError),
+        ("UnsupportedOperationError", NotImplementedError),
+        ("ServiceUnavailableError", ConnectionError),
+    ],
 )
 def test_builtin_mixins(name: str, builtin: type) -> None:
     assert issubclass(getattr(errors, name), builtin)
@@ -58,8 +64,15 @@ def test_register_refuses_to_clobber_without_replace() -> None:
         pass
 
     for cls in (A, B):
-        for meth in ("submit_job", "describe_job", "stop_job", "list_jobs", "describe_model", "list_models",
-                     "delete_model"):
+        for meth in (
+            "submit_job",
+            "describe_job",
+            "stop_job",
+            "list_jobs",
+            "describe_model",
+            "list_models",
+            "delete_model",
+        ):
             setattr(cls, meth, lambda *a, **k: None)
         cls.__abstractmethods__ = frozenset()
     backends.register_backend("a-test", A)
@@ -79,7 +92,9 @@ def test_registry_is_read_only() -> None:
 
 
 def test_metadata_filter_rules() -> None:
-    assert MetadataFilter.all_of(a="1", b="2").to_request() == {"andAll": [{"equals": {"a": "1"}}, {"equals": {"b": "2"}}]}
+    assert MetadataFilter.all_of(a="1", b="2").to_request() == {
+        "andAll": [{"equals": {"a": "1"}}, {"equals": {"b": "2"}}]
+    }
     assert MetadataFilter(not_equals={"a": "1"}).matches({"a": "2"})
     with pytest.raises(ValueError, match="exactly one key"):
         MetadataFilter(equals={"a": "1", "b": "2"})
@@ -101,3 +116,15 @@ def test_job_spec_client_token_is_stable_and_content_derived() -> None:
         JobSpec(kind=JobKind.FINE_TUNING, base_model="m", name="n", output_model_name="o")
     with pytest.raises(ValueError, match="teacher"):
         JobSpec(kind=JobKind.DISTILLATION, base_model="m", name="n", output_model_name="o", training_data="s3://b/k")
+
+
+def test_client_token_covers_typed_backend_options() -> None:
+    from finetune_sdk.backends.base import BackendOptions
+
+    class Opts(BackendOptions):
+        kms_key_id: str | None = None
+
+    base = JobSpec(kind=JobKind.FINE_TUNING, base_model="m", name="n", output_model_name="o", training_data="s3://b/k")
+    one = base.model_copy(update={"backend_options": Opts(kms_key_id="k1")})
+    two = base.model_copy(update={"backend_options": Opts(kms_key_id="k2")})
+    assert len({base.client_token(), one.client_token(), two.client_token()}) == 3
