@@ -14,14 +14,14 @@ Examples:
     >>> report = ValidationReport.from_issues([issue], total_lines=3, valid_records=2, invalid_records=1)
     >>> report.ok, report.counts_by_rule()
     (False, {'roles.first_user': 1})
-    >>> print(report.to_text().splitlines()[0])
-    <records>:3: error roles.first_user: the first message must come from the user (start with a user turn)
+    >>> print(report.issue_lines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    <records>:3: error roles.first_user: messages[0].role: the first message must come from the user
+    (start with a user turn)
 """
 
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -128,12 +128,12 @@ class Issue(_Frozen):
     source: str | None = None
 
     def format_line(self, default_source: str | None = None) -> str:
-        """``PATH:LINE: severity rule: message (hint)``, the line the CLI prints."""
+        """``PATH:LINE: severity rule: message (hint)``, the line the CLI prints; the message starts with the
+        JSON path when there is one, and ``:LINE`` is left out for file-level issues."""
         where = self.source or default_source or "<records>"
         loc = f"{where}:{self.line}" if self.line is not None else where
-        text = f"{loc}: {self.severity} {self.rule}: {self.message}"
-        if self.path and self.path not in self.message:
-            text += f" [at {self.path}]"
+        message = f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{loc}: {self.severity} {self.rule}: {message}"
         return f"{text} ({self.hint})" if self.hint else text
 
 
@@ -178,26 +178,30 @@ class IssueSink:
             self._kept[rule] = kept + 1
             self._issues.append(
                 Issue.model_construct(
-                    line=line, path=path, rule=rule, severity=sev, message=message, hint=hint, source=self.source
+                    line=line,
+                    path=path,
+                    rule=rule,
+                    severity=sev,
+                    message=message,
+                    hint=hint,
+                    source=self.source,
                 )
             )
 
-    def extend(self, issues: Iterable[Issue]) -> None:
-        """Add finished issues (counted like ``add``)."""
-        for i in issues:
-            self.add(i.line, i.path, i.rule, i.message, i.hint, i.severity)
+    def add_count(self, rule: str, n: int, severity: Severity | None = None) -> None:
+        """Count ``n`` more issues of ``rule`` without keeping them (they are past the cap)."""
+        if n > 0:
+            key = (rule, severity or RULES[rule][0])
+            self._counts[key] = self._counts.get(key, 0) + n
 
     def drop_rule(self, rule: str) -> int:
-        """Forget every issue of ``rule`` (used when one file-level issue says it better); returns the count."""
+        """Forget every issue of ``rule`` (when one file-level issue says it better); returns the count."""
         dropped = 0
         for key in [k for k in self._counts if k[0] == rule]:
             dropped += self._counts.pop(key)
         self._kept.pop(rule, None)
         self._issues = [i for i in self._issues if i.rule != rule]
         return dropped
-
-    def count(self, rule: str) -> int:
-        return sum(n for (r, _), n in self._counts.items() if r == rule)
 
     @property
     def error_count(self) -> int:
@@ -256,7 +260,9 @@ class ValidationReport(_Frozen):
             if sink._kept.get(i.rule, 0) < sink.cap:
                 sink._kept[i.rule] = sink._kept.get(i.rule, 0) + 1
                 sink._issues.append(i)
-        return cls(issues=tuple(sorted(sink.issues(), key=_sort_key)), rule_counts=sink.rule_counts(), **fields)
+        return cls(
+            issues=tuple(sorted(sink.issues(), key=_sort_key)), rule_counts=sink.rule_counts(), **fields
+        )
 
     # -- counts ---------------------------------------------------------------------------------------------
 
@@ -299,7 +305,9 @@ class ValidationReport(_Frozen):
 
     def lines_with(self, rule: str) -> list[int]:
         """The lines of the kept issues of ``rule`` (training data only), for quick checks in notebooks."""
-        return [i.line for i in self.issues if i.rule == rule and i.line is not None and i.source == self.source]
+        return [
+            i.line for i in self.issues if i.rule == rule and i.line is not None and i.source == self.source
+        ]
 
     def raise_for_errors(self) -> ValidationReport:
         """Return ``self`` when there is no error.
@@ -331,7 +339,9 @@ class ValidationReport(_Frozen):
             )
         counts = self.counts_by_rule()
         if counts:
-            head += " (" + ", ".join(f"{r}: {n}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1])) + ")"
+            head += (
+                " (" + ", ".join(f"{r}: {n}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1])) + ")"
+            )
         return head
 
     def _truncation_notes(self) -> list[str]:
@@ -460,7 +470,8 @@ class ConversionReport(_Frozen):
         """The summary plus the first record numbers of each loss kind."""
         lines = [self.summary()]
         for kind, recs in sorted(self.examples.items()):
-            lines.append(f"  {kind}: records {', '.join(map(str, recs))}{' ...' if self.losses[kind] > len(recs) else ''}")
+            more = " ..." if self.losses[kind] > len(recs) else ""
+            lines.append(f"  {kind}: records {', '.join(map(str, recs))}{more}")
         return "\n".join(lines)
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -484,8 +495,6 @@ class StepReport(_Frozen):
 
     def __str__(self) -> str:
         before = "?" if self.records_in is None else str(self.records_in)
-        return f"{self.step}: {before} -> {self.records_out} records{'; ' + self.detail if self.detail else ''}"
-
-
-def _json_default(obj: Any) -> Any:  # pragma: no cover - helper for ad-hoc dumps
-    return json.loads(obj.model_dump_json()) if isinstance(obj, BaseModel) else str(obj)
+        return (
+            f"{self.step}: {before} -> {self.records_out} records{'; ' + self.detail if self.detail else ''}"
+        )

@@ -1,0 +1,136 @@
+"""``finetune data validate | convert``; ``stats | split | dedupe`` come from :mod:`.data_ops`.
+
+``validate`` prints one line per issue, ``PATH:LINE: severity rule: message (hint)`` (no ``:LINE`` for
+file-level issues), then a summary line. Exit codes: 0 no errors (warnings allowed), 1 errors found or
+the operation failed, 2 usage error (missing file, unknown model or format).
+
+Examples::
+
+    finetune data validate train.jsonl --model anthropic.claude-3-haiku-20240307-v1:0:200k
+    finetune data validate train.jsonl --model amazon.nova-lite-v1:0:300k --validation val.jsonl --json
+    finetune data convert train.jsonl --to bedrock_conversation -o train.nova.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from finetune_sdk.errors import CatalogError, ConfigurationError, DatasetValidationError
+
+__all__ = ["register"]
+
+_FORMATS = (
+    "prompt_completion",
+    "bedrock_messages",
+    "bedrock_conversation",
+    "openai_chat",
+    "text",
+    "jumpstart_instruction",
+)  # kept literal so building the parser imports nothing heavy; a test checks it matches FORMATS
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``data`` command group with ``validate`` and ``convert`` (plus ``data_ops`` when present)."""
+    group = subparsers.add_parser(
+        "data",
+        help="validate, convert and prepare datasets",
+        description="Validate, convert and prepare JSONL training data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:" + __doc__.split("Examples::", 1)[1].rstrip() if __doc__ else None,
+    )
+    group.set_defaults(func=lambda _args: _usage(group))
+    sub = group.add_subparsers(dest="data_command", metavar="COMMAND")
+
+    v = sub.add_parser(
+        "validate",
+        help="check a JSONL file against its format and a model's limits",
+        description="Check every line of a JSONL dataset; prints PATH:LINE: severity rule: message (hint).",
+    )
+    v.add_argument("path", help="JSONL file (or s3:// URI)")
+    v.add_argument("--model", help="catalog model id to check limits for (e.g. amazon.nova-lite-v1:0:300k)")
+    v.add_argument("--format", choices=_FORMATS, help="wire format the records must be in (default: detect)")
+    v.add_argument("--validation", metavar="PATH", help="validation JSONL, checked with the training file")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=_cmd_validate)
+
+    c = sub.add_parser(
+        "convert",
+        help="convert a JSONL file to another wire format, reporting what is lost",
+        description="Convert a JSONL dataset to another wire format and report what the format cannot hold.",
+    )
+    c.add_argument("path", help="input JSONL file (or s3:// URI)")
+    c.add_argument("--to", required=True, choices=_FORMATS, help="target wire format")
+    c.add_argument("-o", "--output", required=True, help="output JSONL path")
+    c.add_argument("--from", dest="from_format", choices=_FORMATS, help="input wire format (default: detect)")
+    c.add_argument("--json", action="store_true", help="print the conversion report as JSON")
+    c.set_defaults(func=_cmd_convert)
+
+    try:
+        from finetune_sdk.cli import data_ops
+    except ModuleNotFoundError as exc:
+        if exc.name != "finetune_sdk.cli.data_ops":
+            raise
+        data_ops = None  # type: ignore[assignment]
+    if data_ops is not None:
+        data_ops.register_ops(sub)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _missing(path: str | None) -> bool:
+    return path is not None and not path.startswith("s3://") and not Path(path).is_file()
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from finetune_sdk.data.dataset import Dataset
+
+    for p in (args.path, args.validation):
+        if _missing(p):
+            _err(f"{p}: no such file")
+            return 2
+    try:
+        report = Dataset.from_jsonl(args.path, format=args.format).validate(
+            for_model=args.model, validation=args.validation
+        )
+    except (CatalogError, ConfigurationError) as exc:
+        _err(str(exc))
+        return 2
+    if args.json:
+        print(report.to_json(indent=2))
+    else:
+        print(report.to_text())
+    return 0 if report.ok else 1
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from finetune_sdk.data.dataset import Dataset
+
+    if _missing(args.path):
+        _err(f"{args.path}: no such file")
+        return 2
+    if not args.path.startswith("s3://") and Path(args.output).resolve() == Path(args.path).resolve():
+        _err("the output path is the input file; write to another path")
+        return 2
+    try:
+        report = Dataset.from_jsonl(args.path, format=args.from_format).to_jsonl(args.output, format=args.to)
+    except DatasetValidationError as exc:
+        if exc.report is not None:
+            print(exc.report.to_json(indent=2) if args.json else exc.report.to_text())
+        _err(f"nothing written: {exc}")
+        return 1
+    if args.json:
+        print(report.to_json(indent=2))
+    else:
+        print(report.to_text())
+        print(f"wrote {report.records_out} records to {args.output}")
+    return 0

@@ -1,0 +1,1125 @@
+"""``Dataset``: training data in canonical form, with where it came from and what was done to it.
+
+A Dataset holds :mod:`canonical records <finetune_sdk.data.records>` (conversations, or text for
+continued pre-training). It is built from JSONL (local or ``s3://``; read lazily, so ``validate()``
+streams files larger than memory), in-memory records or dicts, pandas, Hugging Face ``datasets``, CSV, or
+the two public datasets the project ships converters for (AQuA-RAT, TAT-QA). It validates against a
+model's limits, converts between wire formats with a report of what was lost, and writes JSONL.
+
+Steps that return a new Dataset (``convert``, ``clean``, ``dedupe``, ``map``, ``filter``, ``head``) keep
+their report as ``.last_report`` and append it to ``.history``.
+
+Examples:
+    >>> from finetune_sdk.data import Dataset
+    >>> ds = Dataset.from_records([
+    ...     {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]},
+    ...     {"messages": [{"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6"}]},
+    ... ])
+    >>> len(ds), ds.format, ds[0].reference
+    (2, 'bedrock_messages', '4')
+    >>> report = ds.validate(for_model="anthropic.claude-3-haiku-20240307-v1:0:200k")
+    >>> report.ok, report.counts_by_rule()
+    (False, {'records.min_train': 1})
+    >>> ds.convert("prompt_completion").records[1].prompt_text
+    '3+3?'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gc
+import html
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from finetune_sdk.data import formats as _formats
+from finetune_sdk.data.formats import Converter, detect_format
+from finetune_sdk.data.io import is_s3_uri, iter_jsonl, write_jsonl
+from finetune_sdk.data.records import Conversation, Record, TextRecord
+from finetune_sdk.data.report import ConversionReport, IssueSink, StepReport, ValidationReport
+from finetune_sdk.data.validate import (
+    combine_reports,
+    resolve_model,
+    validate_jsonl,
+    validate_objects,
+    validate_records,
+)
+from finetune_sdk.errors import DataError, DatasetValidationError
+
+if TYPE_CHECKING:
+    from finetune_sdk.catalog import BaseModelInfo
+    from finetune_sdk.data.dedupe import LeakageReport
+    from finetune_sdk.data.stats import DatasetStats
+    from finetune_sdk.data.tokens import TokenCounter
+
+__all__ = ["DEFAULT_CSV_COLUMNS", "Dataset", "DatasetSplits", "OnError"]
+
+logger = logging.getLogger(__name__)
+
+OnError = Literal["raise", "skip"]
+
+#: The default ``columns`` of :meth:`Dataset.from_csv`: format field -> CSV column.
+DEFAULT_CSV_COLUMNS: Mapping[str, str] = MappingProxyType({"prompt": "question", "completion": "answer"})
+
+_AQUA_ANSWER_LINE = re.compile(
+    r"(?:^|\n)[ \t]*(?:the[ \t]+)?(?:correct[ \t]+)?(?:answer|ans)[ \t]*(?:is|:|-|=)?[ \t]*(?:option[ \t]*)?"
+    r"\(?[A-Ea-e]\)?[ \t]*\.?[ \t]*$",
+    re.IGNORECASE,
+)
+_PANDAS_HINT = "Dataset.from_pandas needs pandas: pip install 'finetune-sdk[pandas]'"
+
+
+class Dataset:
+    """Records in canonical form plus their source, wire format and processing history.
+
+    Build one with the ``from_*`` constructors (or ``Dataset(records)``). Files are read lazily: only
+    ``validate()``, ``to_jsonl()`` and iteration stream them; ``len()``, indexing, ``.records`` and the
+    steps read the whole file into memory once.
+
+    Attributes:
+        source: where the records came from (a path, an ``s3://`` URI, ``"aqua:..."``...), or ``None``.
+        history: the reports of the steps that produced this Dataset, oldest first.
+    """
+
+    def __init__(
+        self,
+        records: Iterable[Record] = (),
+        *,
+        format: str | None = None,
+        source: str | None = None,
+        history: tuple[Any, ...] = (),
+    ) -> None:
+        if format is not None:
+            _formats.get(format)
+        recs = list(records)
+        for i, r in enumerate(recs):
+            if not isinstance(r, (Conversation, TextRecord)):
+                raise DataError(
+                    f"record {i} is a {type(r).__name__}; Dataset(records) takes Conversation or TextRecord "
+                    "values (use Dataset.from_records for dicts)"
+                )
+        self._records: list[Record] | None = recs
+        self._raw: list[Any] | None = None
+        self._lines: list[int] | None = None
+        self._path: str | None = None
+        self._session: Any = None
+        self._endpoint_url: str | None = None
+        self._on_error: OnError = "raise"
+        self._format = format
+        self._detected: str | None = None
+        self.source = source
+        self.history: tuple[Any, ...] = tuple(history)
+
+    # -- constructors ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def _lazy(
+        cls,
+        path: str,
+        *,
+        format: str | None,
+        on_error: OnError,
+        session: Any = None,
+        endpoint_url: str | None = None,
+    ) -> Dataset:
+        ds = cls(format=format, source=path)
+        ds._records = None
+        ds._path = path
+        ds._session = session
+        ds._endpoint_url = endpoint_url
+        ds._on_error = on_error
+        return ds
+
+    @classmethod
+    def _from_raw(
+        cls,
+        rows: list[Any],
+        *,
+        format: str | None,
+        source: str | None,
+        lines: list[int] | None = None,
+        history: tuple[Any, ...] = (),
+    ) -> Dataset:
+        ds = cls(format=format, source=source, history=history)
+        ds._records = None
+        ds._raw = rows
+        ds._lines = lines
+        return ds
+
+    @classmethod
+    def from_jsonl(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        on_error: OnError = "raise",
+        session: Any = None,
+        endpoint_url: str | None = None,
+    ) -> Dataset:
+        """A Dataset over a JSONL file (or ``s3://`` object), read lazily.
+
+        Args:
+            format: the wire format; ``None`` detects it per line.
+            on_error: when records are materialised, ``"raise"`` (default) stops with every unreadable
+                line in a :class:`DatasetValidationError`; ``"skip"`` leaves them out, logs a warning and
+                keeps the load report in ``history``. ``validate()`` always reports them.
+            session, endpoint_url: boto3 session and endpoint for ``s3://`` paths.
+
+        Raises:
+            DataError: the local file does not exist or is a directory.
+            ConfigurationError: ``format`` is unknown.
+
+        Examples:
+            >>> import tempfile, pathlib
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
+            >>> _ = p.write_text('{"prompt": "a", "completion": "b"}\\n\\n{"prompt": "c"}\\n')
+            >>> report = Dataset.from_jsonl(p).validate()
+            >>> [(i.line, i.rule) for i in report.issues]
+            [(2, 'line.blank'), (3, 'schema.missing')]
+        """
+        if format is not None:
+            _formats.get(format)
+        text = os.fspath(path)
+        if is_s3_uri(text):
+            return cls.from_s3(
+                text, format=format, session=session, endpoint_url=endpoint_url, on_error=on_error
+            )
+        p = Path(text)
+        if not p.exists():
+            raise DataError(f"dataset file {text!r} does not exist")
+        if p.is_dir():
+            raise DataError(f"{text!r} is a directory; pass a .jsonl file")
+        return cls._lazy(text, format=format, on_error=on_error)
+
+    @classmethod
+    def from_s3(
+        cls,
+        uri: str,
+        *,
+        format: str | None = None,
+        session: Any = None,
+        endpoint_url: str | None = None,
+        on_error: OnError = "raise",
+    ) -> Dataset:
+        """A Dataset over an ``s3://bucket/key.jsonl`` object, streamed with boto3 (imported only here).
+
+        Media URIs in the records must then be in the same bucket (rule ``media.bucket``).
+
+        Raises:
+            DataError: ``uri`` is not an ``s3://bucket/key`` URI (reading errors surface when it is read).
+        """
+        from finetune_sdk.data.io import parse_s3_uri
+
+        parse_s3_uri(uri)
+        if format is not None:
+            _formats.get(format)
+        return cls._lazy(uri, format=format, on_error=on_error, session=session, endpoint_url=endpoint_url)
+
+    @classmethod
+    def from_records(
+        cls,
+        items: Iterable[Mapping[str, Any] | Record],
+        *,
+        format: str | None = None,
+        source: str | None = None,
+    ) -> Dataset:
+        """A Dataset from canonical records or wire-format dicts (kept as given; ``validate()`` checks
+        them, and materialising parses them).
+
+        Raises:
+            DataError: an item is neither a record nor a dict, or (for a mix of both) a dict cannot be read.
+            ConfigurationError: ``format`` is unknown.
+        """
+        if format is not None:
+            _formats.get(format)
+        rows = list(items)
+        kinds = {
+            (
+                "record"
+                if isinstance(r, (Conversation, TextRecord))
+                else "dict"
+                if isinstance(r, Mapping)
+                else "other"
+            )
+            for r in rows
+        }
+        if "other" in kinds:
+            i, bad = next(
+                (i, r) for i, r in enumerate(rows) if not isinstance(r, (Conversation, TextRecord, Mapping))
+            )
+            raise DataError(
+                f"item {i} is a {type(bad).__name__}; pass Conversation/TextRecord values or dicts"
+            )
+        if kinds == {"dict"}:
+            return cls._from_raw(rows, format=format, source=source)
+        if kinds == {"record", "dict"}:
+            raw = cls._from_raw([r for r in rows if isinstance(r, Mapping)], format=format, source=source)
+            parsed = iter(raw.records)
+            records: list[Record] = [
+                r if isinstance(r, (Conversation, TextRecord)) else next(parsed) for r in rows
+            ]
+            return cls(records, format=format, source=source)
+        return cls(rows, format=format, source=source)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_pandas(cls, df: Any, *, format: str | None = None) -> Dataset:
+        """A Dataset from a pandas DataFrame whose columns are a wire format's fields (``prompt`` and
+        ``completion``, ``messages``...). Missing cells (NaN) are left out of their row.
+
+        Raises:
+            ModuleNotFoundError: pandas is not installed (``pip install 'finetune-sdk[pandas]'``).
+        """
+        try:
+            import pandas as pd
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(_PANDAS_HINT) from exc
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"from_pandas takes a pandas DataFrame, got {type(df).__name__}")
+        rows = [
+            {str(k): _plain(v) for k, v in row.items() if not _is_missing(v)}
+            for row in df.to_dict(orient="records")
+        ]
+        return cls._from_raw(rows, format=format, source="pandas.DataFrame")
+
+    @classmethod
+    def from_hf(cls, hf_dataset: Any, *, split: str | None = None, format: str | None = None) -> Dataset:
+        """A Dataset from a Hugging Face ``datasets.Dataset`` (or ``DatasetDict`` with ``split=``) whose
+        columns are a wire format's fields. ``datasets`` itself is not imported.
+
+        Raises:
+            DataError: a ``DatasetDict`` was passed without ``split``, or ``split`` is not in it.
+        """
+        data = hf_dataset
+        if split is not None:
+            try:
+                data = hf_dataset[split]
+            except KeyError as exc:
+                raise DataError(
+                    f"split {split!r} is not in the dataset; splits: {', '.join(hf_dataset)}"
+                ) from exc
+        elif isinstance(data, Mapping):  # a DatasetDict (a dict of splits)
+            raise DataError(f"pass split= to pick one of the splits: {', '.join(map(str, data))}")
+        rows = [_plain(dict(row)) for row in data]
+        name = getattr(hf_dataset, "builder_name", None) or type(hf_dataset).__name__
+        return cls._from_raw(rows, format=format, source=f"hf:{name}" + (f"[{split}]" if split else ""))
+
+    @classmethod
+    def from_invocation_logs(
+        cls,
+        s3_uri: str,
+        *,
+        session: Any = None,
+        endpoint_url: str | None = None,
+        model_id: str | Collection[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+        metadata_filter: Any = None,
+        use_responses: bool = False,
+    ) -> Dataset:
+        """Prompts (and optionally the logged responses) from Bedrock model invocation logs in S3 or a folder.
+
+        Reads the ``ModelInvocationLog`` records Bedrock writes for Converse and InvokeModel calls of the main
+        families, keeps those matching ``model_id``, the ``start``/``end`` time range and ``metadata_filter``
+        (a :class:`~finetune_sdk.backends.base.MetadataFilter`). Entries that cannot be used are counted per reason
+        in the read report, available as ``.last_report``; none is silently dropped.
+
+        Raises:
+            ConfigurationError: the URI is malformed. AccessDeniedError: the logs cannot be read.
+        """
+        from finetune_sdk.data.logs import read_invocation_logs
+
+        records, report = read_invocation_logs(
+            s3_uri,
+            session=session,
+            endpoint_url=endpoint_url,
+            model_id=model_id,
+            start=start,
+            end=end,
+            metadata_filter=metadata_filter,
+            use_responses=use_responses,
+        )
+        return cls(records, source=s3_uri, history=(report,))
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        columns: Mapping[str, str] = DEFAULT_CSV_COLUMNS,
+        format: str | None = None,
+    ) -> Dataset:
+        """A Dataset from a CSV file with a header, mapping format fields to CSV columns.
+
+        ``columns`` maps fields to column names: ``{"prompt": ..., "completion": ...}`` (prompt/completion,
+        the default ``question``/``answer``), ``{"input": ...}`` (text), ``{"instruction", "context",
+        "response"}`` (JumpStart), or ``{"user", "assistant"}`` plus an optional ``"system"`` (messages).
+        Issue lines are the CSV's physical lines (the header is line 1).
+
+        Raises:
+            DataError: the file is missing, or a mapped column is not in the header.
+
+        Examples:
+            >>> import tempfile, pathlib
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "qa.csv"
+            >>> _ = p.write_text("question,answer\\nWhat is 2+2?,4\\n")
+            >>> Dataset.from_csv(p).records[0].reference
+            '4'
+        """
+        fields = set(columns)
+        shapes: list[tuple[set[str], set[str]]] = [
+            ({"prompt", "completion"}, set()),
+            ({"input"}, set()),
+            ({"instruction", "response"}, {"context"}),
+            ({"user", "assistant"}, {"system"}),
+        ]
+        if not any(req <= fields <= req | opt for req, opt in shapes):
+            raise DataError(
+                f"columns maps fields {sorted(fields)}; use prompt+completion, input, instruction+response"
+                "(+context) or user+assistant(+system)"
+            )
+        rows: list[Any] = []
+        lines: list[int] = []
+        try:
+            fh = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise DataError(f"cannot open CSV file {os.fspath(path)!r}: {exc.strerror}") from exc
+        with fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            missing = [c for c in columns.values() if c not in header]
+            if missing:
+                raise DataError(
+                    f"CSV columns {missing} are not in the header {header}; set columns={{field: column}}"
+                )
+            prev = reader.line_num
+            for row in reader:
+                lines.append(prev + 1)
+                prev = reader.line_num
+                values = {f: row[c] or "" for f, c in columns.items()}
+                if "user" in values:
+                    msg: dict[str, Any] = {
+                        "messages": [
+                            {"role": "user", "content": values["user"]},
+                            {"role": "assistant", "content": values["assistant"]},
+                        ]
+                    }
+                    if values.get("system"):
+                        msg["system"] = values["system"]
+                    rows.append(msg)
+                else:
+                    rows.append(values)
+        return cls._from_raw(rows, format=format, source=os.fspath(path), lines=lines)
+
+    @classmethod
+    def from_aqua(cls, path: str | os.PathLike[str]) -> Dataset:
+        """AQuA-RAT (``question``, ``options``, ``rationale``, ``correct`` per line) as conversations: the
+        user asks the question with its lettered options, the assistant gives the rationale ending with
+        ``Answer: X``; ``metadata["answer"]`` is the letter.
+
+        Raises:
+            DataError: the file is missing; DatasetValidationError: lines that are not AQuA records.
+
+        Examples:
+            >>> import tempfile, pathlib, json
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "aqua.json"
+            >>> _ = p.write_text(json.dumps({"question": "1+1?", "options": ["A)2", "B)3"],
+            ...                              "rationale": "1+1=2", "correct": "A"}) + "\\n")
+            >>> r = Dataset.from_aqua(p)[0]
+            >>> print(r.reference)
+            1+1=2
+            Answer: A
+        """
+        source = os.fspath(path)
+        sink = IssueSink(source=source)
+        records: list[Record] = []
+        total = 0
+        for jl in iter_jsonl(source):
+            total += 1
+            for i in jl.issues:
+                if i.severity == "error":
+                    sink.add(i.line, i.path, i.rule, i.message, i.hint)
+            if jl.value is None:
+                continue
+            obj = jl.value
+            q, opts, rat, ans = (
+                obj.get("question"),
+                obj.get("options"),
+                obj.get("rationale"),
+                obj.get("correct"),
+            )
+            if not (
+                isinstance(q, str)
+                and isinstance(opts, list)
+                and isinstance(rat, str)
+                and isinstance(ans, str)
+            ):
+                sink.add(
+                    jl.number,
+                    "",
+                    "schema.missing",
+                    "not an AQuA-RAT record (question, options, rationale, correct)",
+                    "check the file is AQuA-RAT JSONL",
+                )
+                continue
+            user = f"{q.strip()}\n\nOptions:\n" + "\n".join(str(o) for o in opts)
+            # Rationales end in many spellings ("Answer : A", "ANSWER:B", "Answer is A."): one form for all.
+            rationale = _AQUA_ANSWER_LINE.sub("", rat.strip()).rstrip()
+            final = f"Answer: {ans.strip()}"
+            assistant = f"{rationale}\n{final}" if rationale else final
+            records.append(Conversation.from_pairs(user, assistant, metadata={"answer": ans.strip()}))
+        _raise_if(sink, source, total)
+        return cls(records, source=f"aqua:{source}")
+
+    @classmethod
+    def from_tatqa(cls, path: str | os.PathLike[str], *, include_table: bool = True) -> Dataset:
+        """TAT-QA (a JSON array of contexts with a table, paragraphs and questions) as one conversation per
+        question: the user turn holds the table as text (unless ``include_table=False``), the paragraphs
+        and the question; the assistant gives the answer (list answers joined with ``", "``, the scale
+        appended). ``metadata`` has ``answer`` (as in the file), ``answer_type``, ``scale`` and ``uid``.
+
+        Raises:
+            DataError: the file is missing or not a TAT-QA JSON array.
+        """
+        source = os.fspath(path)
+        try:
+            with open(source, encoding="utf-8") as fh:
+                contexts = json.load(fh)
+        except OSError as exc:
+            raise DataError(f"cannot open TAT-QA file {source!r}: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{source!r} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from exc
+        if not isinstance(contexts, list):
+            raise DataError(f"{source!r} is not a TAT-QA file: expected a JSON array of contexts")
+        records: list[Record] = []
+        for n, ctx in enumerate(contexts):
+            try:
+                table = ctx["table"]["table"] if include_table else []
+                paragraphs = sorted(ctx.get("paragraphs", []), key=lambda p: p.get("order", 0))
+                questions = ctx["questions"]
+            except (KeyError, TypeError) as exc:
+                raise DataError(f"context {n} of {source!r} lacks {exc}; is this a TAT-QA file?") from exc
+            parts: list[str] = []
+            if table:
+                rows = [[str(c).strip() for c in row] for row in table]
+                parts.append("Table:\n" + "\n".join(" | ".join(r).strip() for r in rows if any(r)))
+            if paragraphs:
+                parts.append("Paragraphs:\n" + "\n".join(str(p.get("text", "")).strip() for p in paragraphs))
+            head = "\n\n".join(parts)
+            for q in sorted(questions, key=lambda q: q.get("order", 0)):
+                user = f"{head}\n\nQuestion: {q['question'].strip()}" if head else q["question"].strip()
+                records.append(
+                    Conversation.from_pairs(
+                        user,
+                        _tatqa_answer(q.get("answer"), q.get("scale") or ""),
+                        metadata={
+                            "answer": q.get("answer"),
+                            "answer_type": q.get("answer_type"),
+                            "scale": q.get("scale") or "",
+                            "uid": q.get("uid"),
+                        },
+                    )
+                )
+        return cls(records, source=f"tatqa:{source}")
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether the records are still only in the file (nothing has materialised them)."""
+        return self._records is None and self._raw is None
+
+    @property
+    def format(self) -> str | None:
+        """The wire format: the one given, else the one detected (most common; for an unread file, that of
+        its first record), else ``None`` for canonical records. ``validate()`` counts formats over every
+        line and reports mixing."""
+        if self._format is not None:
+            return self._format
+        if self._detected is None:
+            if self._raw is not None:
+                counts: dict[str, int] = {}
+                for row in self._raw:
+                    f = detect_format(row) if isinstance(row, Mapping) else None
+                    if f is not None:
+                        counts[f] = counts.get(f, 0) + 1
+                self._detected = max(counts, key=lambda f: counts[f]) if counts else None
+            elif self._path is not None and self._records is None:
+                for jl in iter_jsonl(self._path, session=self._session, endpoint_url=self._endpoint_url):
+                    if jl.value is not None and (f := detect_format(jl.value)) is not None:
+                        self._detected = f
+                        break
+        return self._detected
+
+    @property
+    def records(self) -> list[Record]:
+        """Every record, in canonical form (reads the whole file once).
+
+        Raises:
+            DatasetValidationError: lines that cannot be read as records (unless ``on_error="skip"``);
+                ``exc.report`` lists them.
+        """
+        if self._records is None:
+            self._records = self._materialize()
+        return self._records
+
+    @property
+    def last_report(self) -> Any:
+        """The report of the step that made this Dataset (``None`` for a freshly loaded one)."""
+        return self.history[-1] if self.history else None
+
+    def _parse_rows(self, rows: Iterable[tuple[int, Any, Sequence[Any]]]) -> Iterator[Record]:
+        """Records from ``(line, obj or None, reading issues)``; unreadable rows are collected and raised
+        at the end (or skipped with ``on_error="skip"``)."""
+        sink = IssueSink(source=self.source)
+        counts: dict[str, int] = {}
+        total = 0
+        for number, obj, issues in rows:
+            total += 1
+            for i in issues:
+                if i.severity == "error":
+                    sink.add(number, i.path, i.rule, i.message, i.hint)
+            if obj is None:
+                continue
+            if not isinstance(obj, Mapping):
+                sink.add(
+                    number,
+                    "",
+                    "json.not_object",
+                    f"the record is a {type(obj).__name__}, not an object",
+                    "each record must be a JSON object",
+                )
+                continue
+            fmt = self._format or detect_format(obj)
+            if fmt is None:
+                sink.add(
+                    number,
+                    "",
+                    "format.unknown",
+                    f"the record matches no known format (keys: {', '.join(map(repr, list(obj)[:6]))})",
+                    f"use one of: {', '.join(_formats.FORMATS)}",
+                )
+                continue
+            record, problems = _formats.get(fmt).parse(obj, number)
+            if record is None:
+                for i in problems:
+                    if i.severity == "error":
+                        sink.add(number, i.path, i.rule, i.message, i.hint)
+                continue
+            counts[fmt] = counts.get(fmt, 0) + 1
+            yield record
+        if counts and self._detected is None:
+            self._detected = max(counts, key=lambda f: counts[f])
+        if sink.error_count:
+            report = ValidationReport(
+                source=self.source,
+                format=self._format or self._detected,
+                total_lines=total,
+                issues=sink.issues(),
+                rule_counts=sink.rule_counts(),
+                invalid_records=sink.error_count,
+            )
+            if self._on_error == "raise":
+                raise DatasetValidationError(
+                    f"{sink.error_count} line(s) of {self.source or 'the records'} cannot be read as records "
+                    f"(first: {report.issues[0].format_line(self.source)}). Fix them, or load with "
+                    "on_error='skip' to leave them out; validate() lists every problem.",
+                    report=report,
+                )
+            logger.warning("skipped %d unreadable record(s) of %s", sink.error_count, self.source)
+            self.history = (*self.history, report)
+
+    def _rows(self) -> Iterator[tuple[int, Any, Sequence[Any]]]:
+        if self._raw is not None:
+            lines = self._lines
+            for i, row in enumerate(self._raw):
+                yield (lines[i] if lines is not None else i + 1), row, ()
+        elif self._path is not None:
+            for jl in iter_jsonl(self._path, session=self._session, endpoint_url=self._endpoint_url):
+                if jl.kind != "blank":
+                    yield jl.number, jl.value, jl.issues
+
+    def _materialize(self) -> list[Record]:
+        with _gc_paused():
+            return list(self._parse_rows(self._rows()))
+
+    def __iter__(self) -> Iterator[Record]:
+        """Yield canonical records; an unread file is streamed, not kept in memory."""
+        if self._records is not None:
+            return iter(self._records)
+        return self._parse_rows(self._rows())
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Dataset: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Dataset:
+        if isinstance(index, slice):
+            return Dataset(
+                self.records[index],
+                format=self._format or self.format,
+                source=self.source,
+                history=self.history,
+            )
+        return self.records[index]
+
+    def head(self, n: int = 5) -> Dataset:
+        """The first ``n`` records as a new Dataset (an unread file is read only that far)."""
+        out: list[Record] = []
+        if n > 0:
+            for r in self:
+                out.append(r)
+                if len(out) >= n:
+                    break
+        return self._derive(out, StepReport(step=f"head({n})", records_out=len(out)))
+
+    def _derive(self, records: list[Record], report: Any, *, format: str | None = None) -> Dataset:
+        return Dataset(
+            records,
+            format=format or self._format or self._detected,
+            source=self.source,
+            history=(*self.history, report),
+        )
+
+    def map(self, fn: Callable[[Record], Record]) -> Dataset:
+        """A new Dataset of ``fn(record)`` for each record.
+
+        Raises:
+            DataError: ``fn`` returned something other than a Conversation or TextRecord.
+        """
+        out: list[Record] = []
+        for i, r in enumerate(self.records):
+            new = fn(r)
+            if not isinstance(new, (Conversation, TextRecord)):
+                raise DataError(
+                    f"map function returned {type(new).__name__} for record {i}; return a record "
+                    "(e.g. record.with_metadata(...) or record.model_copy(update=...))"
+                )
+            out.append(new)
+        return self._derive(out, StepReport(step="map", records_in=len(self.records), records_out=len(out)))
+
+    def filter(self, fn: Callable[[Record], bool]) -> Dataset:
+        """A new Dataset of the records for which ``fn(record)`` is true."""
+        recs = self.records
+        out = [r for r in recs if fn(r)]
+        return self._derive(
+            out,
+            StepReport(
+                step="filter",
+                records_in=len(recs),
+                records_out=len(out),
+                detail=f"{len(recs) - len(out)} removed",
+            ),
+        )
+
+    # -- validation and conversion --------------------------------------------------------------------------
+
+    def validate(
+        self,
+        for_model: str | BaseModelInfo | None = None,
+        *,
+        format: str | None = None,
+        validation: Dataset | str | os.PathLike[str] | None = None,
+        token_counter: TokenCounter | None = None,
+    ) -> ValidationReport:
+        """Check every record against its wire format and, with ``for_model``, the model's catalog limits
+        (record counts, tokens, reserved strings, media, file size). An unread file is streamed.
+
+        Args:
+            for_model: a catalog model id (or unique fragment); ``None`` checks the format only.
+            format: the wire format the records must be in (default: the Dataset's, else the model's).
+            validation: the validation set (a Dataset or a JSONL path), checked against the validation
+                limits and, with this one, against the model's training + validation total.
+            token_counter: anything with ``count(text) -> int``; default: the model's characters-per-token
+                estimate.
+
+        Returns:
+            The :class:`ValidationReport`; it does not raise on bad data (call ``.raise_for_errors()``).
+
+        Raises:
+            CatalogError: ``for_model`` is not in the catalog.
+            ConfigurationError: ``format`` is unknown.
+            DataError: a file cannot be opened.
+        """
+        model = resolve_model(for_model)
+        report = self._validate(model, format=format, token_counter=token_counter, role="train")
+        if validation is None:
+            return report
+        val = validation if isinstance(validation, Dataset) else Dataset.from_jsonl(validation)
+        val_report = val._validate(
+            model, format=format or self._format, token_counter=token_counter, role="validation"
+        )
+        return combine_reports(report, val_report, model=model)
+
+    def _validate(
+        self,
+        model: BaseModelInfo | None,
+        *,
+        format: str | None,
+        token_counter: TokenCounter | None,
+        role: Literal["train", "validation"],
+    ) -> ValidationReport:
+        fmt = format or self._format
+        # Validate what the data came from (the file, the dicts), so issue lines stay physical lines.
+        if self._path is not None:
+            return validate_jsonl(
+                self._path,
+                model=model,
+                format=fmt,
+                token_counter=token_counter,
+                role=role,
+                session=self._session,
+                endpoint_url=self._endpoint_url,
+            )
+        if self._raw is not None:
+            return validate_objects(
+                self._raw,
+                model=model,
+                format=fmt,
+                token_counter=token_counter,
+                role=role,
+                source=self.source,
+                lines=self._lines,
+            )
+        return validate_records(
+            self.records, model=model, format=fmt, token_counter=token_counter, role=role, source=self.source
+        )
+
+    def convert(self, format: str) -> Dataset:
+        """The records rendered in wire format ``format``, as a new Dataset whose ``last_report`` is the
+        :class:`ConversionReport` (what was lost, by kind, e.g. multi-turn flattened, media dropped).
+        Records that cannot be written in the format (text records in a conversational format) are left
+        out and counted in ``dropped``.
+
+        Raises:
+            ConfigurationError: ``format`` is unknown.
+            DatasetValidationError: lines of the source cannot be read as records.
+
+        Examples:
+            >>> from finetune_sdk.data.records import Conversation
+            >>> ds = Dataset([Conversation.from_pairs("q", "a", system="Be brief.")])
+            >>> out = ds.convert("bedrock_messages")
+            >>> out.format, out.last_report.lossless
+            ('bedrock_messages', True)
+        """
+        conv = Converter(format, source_format=self.format)
+        with _gc_paused():
+            rows = [d for d in (conv.render(r) for r in self) if d is not None]
+        return Dataset._from_raw(
+            rows, format=format, source=self.source, history=(*self.history, conv.report())
+        )
+
+    def to_jsonl(self, path: str | os.PathLike[str], *, format: str | None = None) -> ConversionReport:
+        """Write the records as JSONL in ``format`` (default: the Dataset's format), atomically, streaming
+        an unread file. For ``jumpstart_instruction`` a ``template.json`` is written beside the file.
+
+        Returns:
+            The :class:`ConversionReport` of what the format could not hold.
+
+        Raises:
+            DataError: no format was given and none is known, or the file cannot be written.
+            DatasetValidationError: lines of the source cannot be read as records.
+        """
+        target = format or self.format
+        if target is None:
+            raise DataError(
+                f"these records have no wire format yet; pass format= (one of: {', '.join(_formats.FORMATS)})"
+            )
+        conv = Converter(target, source_format=self.format)
+        out = os.fspath(path)
+        if self._raw is not None and self._records is None and self._format == target:
+            rows: Iterable[Any] = self._raw  # already in the target format: write exactly what was validated
+            conv.records_in = conv.records_out = len(self._raw)
+        else:
+            rows = (d for d in (conv.render(r) for r in self) if d is not None)
+        write_jsonl(out, rows)
+        if target == "jumpstart_instruction":
+            from finetune_sdk.data.formats.jumpstart_instruction import TEMPLATE
+
+            (Path(out).parent / "template.json").write_text(
+                json.dumps(TEMPLATE, indent=2) + "\n", encoding="utf-8"
+            )
+        return conv.report(path=out)
+
+    # -- steps delegated to clean / dedupe / split / stats / upload ----------------------------------------
+
+    def clean(
+        self,
+        *,
+        normalize_unicode: bool = True,
+        normalize_whitespace: bool = True,
+        strip_control: bool = True,
+        drop_empty: bool = True,
+        redact_pii: bool | Collection[str] = False,
+    ) -> Dataset:
+        """A cleaned copy (see :func:`finetune_sdk.data.clean.clean_records`); ``last_report`` is the
+        ``CleanReport``."""
+        from finetune_sdk.data.clean import clean_records
+
+        records, report = clean_records(
+            self.records,
+            normalize_unicode=normalize_unicode,
+            normalize_whitespace=normalize_whitespace,
+            strip_control=strip_control,
+            drop_empty=drop_empty,
+            redact_pii=redact_pii,
+        )
+        return self._derive(list(records), report)
+
+    def dedupe(self, *, near: bool = False, threshold: float = 0.85) -> Dataset:
+        """A copy without duplicates (exact, or near-duplicates by MinHash with ``near=True``); see
+        :func:`finetune_sdk.data.dedupe.dedupe_records`. ``last_report`` is the ``DedupeReport``."""
+        from finetune_sdk.data.dedupe import dedupe_records
+
+        records, report = dedupe_records(self.records, near=near, threshold=threshold)
+        return self._derive(list(records), report)
+
+    def split(
+        self,
+        ratios: Mapping[str, float] | None = None,
+        *,
+        counts: Mapping[str, int] | None = None,
+        seed: int = 0,
+        stratify_by: Callable[[Record], Hashable] | str | None = None,
+        group_by: Callable[[Record], Hashable] | str | None = None,
+    ) -> DatasetSplits:
+        """Split into named parts (see :func:`finetune_sdk.data.split.split_records`). ``stratify_by`` and
+        ``group_by`` take a function of the record or a ``metadata`` key.
+
+        Returns:
+            :class:`DatasetSplits`, a mapping of name to Dataset with ``.train``/``.validation``/``.test``.
+        """
+        from finetune_sdk.data.split import split_records
+
+        parts = split_records(
+            self.records,
+            ratios=ratios,
+            counts=counts,
+            seed=seed,
+            stratify_by=_key_fn(stratify_by),
+            group_by=_key_fn(group_by),
+        )
+        fmt = self._format or self._detected
+        return DatasetSplits(
+            {
+                name: Dataset(recs, format=fmt, source=self.source, history=self.history)
+                for name, recs in parts.items()
+            }
+        )
+
+    def stats(
+        self,
+        *,
+        for_model: str | BaseModelInfo | None = None,
+        epochs: int | None = None,
+        token_counter: TokenCounter | None = None,
+    ) -> DatasetStats:
+        """Token and length statistics (see :func:`finetune_sdk.data.stats.compute_stats`)."""
+        from finetune_sdk.data.stats import compute_stats
+
+        return compute_stats(self, model=resolve_model(for_model), epochs=epochs, token_counter=token_counter)
+
+    def upload(
+        self, s3_uri: str, *, format: str | None = None, session: Any = None, endpoint_url: str | None = None
+    ) -> str:
+        """Write the records as JSONL and upload them under the ``s3_uri`` prefix (content-addressed, see
+        :func:`finetune_sdk.data.upload.upload_file`).
+
+        Returns:
+            The ``s3://`` URI of the uploaded object.
+        """
+        from finetune_sdk.data.upload import upload_file
+
+        with tempfile.TemporaryDirectory(prefix="finetune-upload-") as tmp:
+            path = Path(tmp) / "data.jsonl"
+            self.to_jsonl(path, format=format)
+            return upload_file(path, s3_uri, session=session, endpoint_url=endpoint_url)
+
+    # -- display --------------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        size = (
+            "not read yet"
+            if self.is_lazy
+            else str(len(self.records) if self._records is not None else len(self._raw or ()))
+        )
+        return f"Dataset(source={self.source!r}, format={self._format or self._detected!r}, records={size})"
+
+    def _repr_html_(self) -> str:
+        rows = [("source", self.source or ""), ("format", self._format or self._detected or "canonical")]
+        if self.is_lazy:
+            rows.append(("records", "not read yet (validate() streams the file)"))
+            preview: list[Record] = []
+        else:
+            rows.append(("records", str(len(self))))
+            preview = self.records[:3]
+        if self.history:
+            rows.append(
+                (
+                    "last step",
+                    str(
+                        self.last_report.summary()
+                        if hasattr(self.last_report, "summary")
+                        else self.last_report
+                    ),
+                )
+            )
+        table = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        items = "".join(
+            f"<li><pre style='white-space:pre-wrap'>{html.escape(_preview(r))}</pre></li>" for r in preview
+        )
+        return f"<div><b>Dataset</b><table>{table}</table>{'<ol>' + items + '</ol>' if items else ''}</div>"
+
+
+class DatasetSplits(Mapping[str, Dataset]):
+    """Named parts of a split: a read-only mapping with attribute access (``splits.train``).
+
+    Examples:
+        >>> from finetune_sdk.data.records import Conversation
+        >>> s = DatasetSplits({"train": Dataset([Conversation.from_pairs("q", "a")]), "test": Dataset()})
+        >>> len(s.train), sorted(s)
+        (1, ['test', 'train'])
+    """
+
+    def __init__(self, parts: Mapping[str, Dataset]) -> None:
+        self._parts = dict(parts)
+
+    def __getitem__(self, name: str) -> Dataset:
+        return self._parts[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __getattr__(self, name: str) -> Dataset:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._parts[name]
+        except KeyError:
+            raise AttributeError(f"no split named {name!r}; splits: {', '.join(self._parts)}") from None
+
+    def leakage(self, *, near: bool = False, threshold: float = 0.85) -> LeakageReport:
+        """Records shared between splits (see :func:`finetune_sdk.data.dedupe.check_leakage`)."""
+        from finetune_sdk.data.dedupe import check_leakage
+
+        return check_leakage({k: v.records for k, v in self._parts.items()}, near=near, threshold=threshold)
+
+    def __repr__(self) -> str:
+        return "DatasetSplits(" + ", ".join(f"{k}={len(v)}" for k, v in self._parts.items()) + ")"
+
+    def _repr_html_(self) -> str:
+        return (
+            "<table>"
+            + "".join(
+                f"<tr><th>{html.escape(k)}</th><td>{len(v)} records</td></tr>" for k, v in self._parts.items()
+            )
+            + "</table>"
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many records: they hold no reference cycles,
+    and the collector's repeated passes over the growing list otherwise double the time to load a file."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _key_fn(key: Callable[[Record], Hashable] | str | None) -> Callable[[Record], Hashable] | None:
+    if key is None or callable(key):
+        return key
+    name = key
+
+    def by_metadata(record: Record) -> Hashable:
+        value = record.metadata.get(name)
+        return value if isinstance(value, Hashable) else repr(value)
+
+    return by_metadata
+
+
+def _raise_if(sink: IssueSink, source: str, total: int) -> None:
+    if sink.error_count:
+        report = ValidationReport(
+            source=source,
+            total_lines=total,
+            issues=sink.issues(),
+            rule_counts=sink.rule_counts(),
+            invalid_records=sink.error_count,
+        )
+        raise DatasetValidationError(
+            f"{sink.error_count} line(s) of {source} cannot be read (first: "
+            f"{report.issues[0].format_line(source)})",
+            report=report,
+        )
+
+
+def _tatqa_answer(answer: Any, scale: str) -> str:
+    text = ", ".join(_num(a) for a in answer) if isinstance(answer, list) else _num(answer)
+    return f"{text} {scale}" if scale else text
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value).strip()
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _plain(value: Any) -> Any:
+    """Python values from numpy/pandas/arrow cells (arrays become lists, numpy scalars Python scalars)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return _plain(tolist())
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    return value
+
+
+def _preview(record: Record, limit: int = 300) -> str:
+    if isinstance(record, TextRecord):
+        text = record.text
+    else:
+        lines = [f"system: {record.system}"] if record.system else []
+        lines += [
+            f"{t.role}: {t.text}" + (f" [+{len(t.media)} media]" if t.media else "") for t in record.turns
+        ]
+        text = "\n".join(lines)
+    return text if len(text) <= limit else text[:limit] + "..."

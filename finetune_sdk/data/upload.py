@@ -1,0 +1,273 @@
+"""Content-addressed upload of dataset files to Amazon S3.
+
+:func:`upload_file` puts a file at ``<prefix>/<first 16 hex digits of its SHA-256>-<file name>``, so the
+same bytes always land on the same key and a second upload of them is skipped: the object is checked
+first with ``HeadObject`` (size and the ``sha256`` metadata the SDK writes). Files from 64 MiB up go as
+multipart uploads through boto3's transfer manager. The URI is checked locally before any request,
+and service errors come back as :mod:`finetune_sdk.errors` classes with the botocore error as the cause.
+
+Examples:
+    >>> from finetune_sdk.data.upload import parse_s3_uri
+    >>> parse_s3_uri("s3://my-bucket/datasets/v1/")
+    ('my-bucket', 'datasets/v1')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from finetune_sdk.errors import (
+    AccessDeniedError,
+    BackendError,
+    ConfigurationError,
+    FinetuneError,
+    ResourceNotFoundError,
+    ServiceUnavailableError,
+    ServiceValidationError,
+    ThrottlingError,
+)
+
+__all__ = ["MULTIPART_CHUNKSIZE", "MULTIPART_THRESHOLD", "parse_s3_uri", "upload_file"]
+
+logger = logging.getLogger(__name__)
+
+#: files of at least this many bytes are sent as multipart uploads
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+#: part size of multipart uploads (S3 needs at least 5 MiB per part but the last)
+MULTIPART_CHUNKSIZE = 16 * 1024 * 1024
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_MAX_KEY_BYTES = 1024
+
+_ACCESS_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "ExpiredToken",
+    "Forbidden",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "403",
+}
+_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/prefix`` into the bucket and the key prefix (no leading or trailing ``/``).
+
+    The bucket is checked against the S3 naming rules (3-63 characters of lowercase letters, digits,
+    dots and hyphens, starting and ending with a letter or digit, no ``..``, not an IP address, no
+    reserved prefix), and the prefix must not contain empty path segments.
+
+    Raises:
+        ConfigurationError: the URI is not of that shape; the message says which rule failed.
+
+    Examples:
+        >>> parse_s3_uri("s3://my-bucket")
+        ('my-bucket', '')
+        >>> parse_s3_uri("s3://My_Bucket/x")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        finetune_sdk.errors.ConfigurationError: s3_uri_prefix 's3://My_Bucket/x': bucket name 'My_Bucket' ...
+    """
+    where = f"s3_uri_prefix {uri!r}"
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise ConfigurationError(f"{where} must start with 's3://', e.g. 's3://my-bucket/datasets'.")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    rule = None
+    if not bucket:
+        rule = "has no bucket name"
+    elif not 3 <= len(bucket) <= 63:
+        rule = f"bucket name {bucket!r} must be 3 to 63 characters long"
+    elif not _BUCKET_RE.match(bucket):
+        rule = (
+            f"bucket name {bucket!r} may only hold lowercase letters, digits, dots and hyphens, and must "
+            "start and end with a letter or digit"
+        )
+    elif ".." in bucket:
+        rule = f"bucket name {bucket!r} must not contain two adjacent dots"
+    elif _IP_RE.match(bucket):
+        rule = f"bucket name {bucket!r} must not look like an IP address"
+    elif bucket.startswith(_RESERVED_PREFIXES):
+        rule = f"bucket name {bucket!r} starts with a reserved prefix ({', '.join(_RESERVED_PREFIXES)})"
+    if rule:
+        raise ConfigurationError(f"{where}: {rule}. Use the name of an existing bucket, e.g. 's3://my-bucket/data'.")
+    prefix = prefix.strip("/")
+    if "//" in prefix:
+        raise ConfigurationError(f"{where}: key prefix {prefix!r} has an empty segment ('//'); remove it.")
+    return bucket, prefix
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _client_error_parts(exc: BaseException) -> tuple[str, str, str | None]:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error", {}) or {}
+    code = str(error.get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")
+    message = str(error.get("Message") or exc)
+    request_id = response.get("ResponseMetadata", {}).get("RequestId")
+    return code, message, request_id
+
+
+def _translate(exc: BaseException, *, action: str, bucket: str, key: str) -> FinetuneError:
+    """The SDK error for a botocore/boto3 failure of ``action`` on ``bucket``/``key``."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    cause: BaseException = exc
+    # boto3's transfer manager wraps the ClientError in S3UploadFailedError, raised inside its except block.
+    while not isinstance(cause, (ClientError, NoCredentialsError, PartialCredentialsError)):
+        if cause.__context__ is None or cause.__context__ is cause:
+            break
+        cause = cause.__context__
+    target = f"s3://{bucket}/{key}"
+    if isinstance(cause, (NoCredentialsError, PartialCredentialsError)):
+        return ConfigurationError(
+            f"no usable AWS credentials to {action} {target}: run `aws configure`, set AWS_PROFILE, or pass "
+            "session=boto3.Session(...)."
+        )
+    if isinstance(cause, (EndpointConnectionError, ConnectionClosedError)):
+        return ServiceUnavailableError(
+            f"could not reach S3 to {action} {target}: {cause}. Check the network, Region and endpoint_url.",
+            backend="s3",
+        )
+    if not isinstance(cause, ClientError):
+        return BackendError(f"S3 failed to {action} {target}: {exc}", backend="s3")
+    code, message, request_id = _client_error_parts(cause)
+    details: dict[str, Any] = {"backend": "s3", "code": code or None, "request_id": request_id}
+    if code == "NoSuchBucket":
+        return ResourceNotFoundError(
+            f"bucket {bucket!r} does not exist (or is in another partition): create it with "
+            f"`aws s3 mb s3://{bucket}` or fix s3_uri_prefix. S3 said: {message}",
+            **details,
+        )
+    if code in _ACCESS_CODES:
+        resource = f"arn:aws:s3:::{bucket}/{key.rsplit('/', 1)[0] + '/*' if '/' in key else '*'}"
+        return AccessDeniedError(
+            f"S3 denied {action} on {target} ({code}): the caller needs s3:PutObject and s3:GetObject on "
+            f"{resource}. S3 said: {message}",
+            **details,
+        )
+    if code in _THROTTLE_CODES:
+        return ThrottlingError(f"S3 throttled {action} on {target}; retry later. {message}", **details)
+    if (code.isdigit() and code.startswith("5")) or code in ("InternalError", "ServiceUnavailable"):
+        return ServiceUnavailableError(f"S3 failed to {action} {target} ({code}); {message}", **details)
+    if (code.isdigit() and code.startswith("4")) or code.startswith("Invalid") or code == "EntityTooLarge":
+        return ServiceValidationError(f"S3 rejected {action} on {target} ({code}): {message}", **details)
+    return BackendError(f"S3 failed to {action} {target} ({code}): {message}", **details)
+
+
+def _already_uploaded(client: Any, bucket: str, key: str, digest: str, size: int) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code, _, _ = _client_error_parts(exc)
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return False
+        if code in _ACCESS_CODES:
+            # Some upload roles may write but not read; let the upload decide.
+            logger.debug("HeadObject on s3://%s/%s denied (%s); uploading unchecked", bucket, key, code)
+            return False
+        raise _translate(exc, action="check", bucket=bucket, key=key) from exc
+    same_size = int(head.get("ContentLength", -1)) == size
+    same_digest = (head.get("Metadata") or {}).get("sha256") == digest
+    if same_size and not same_digest:
+        logger.info("s3://%s/%s exists without a matching sha256 tag; uploading it again", bucket, key)
+    return same_size and same_digest
+
+
+def upload_file(
+    path: Path,
+    s3_uri_prefix: str,
+    *,
+    session: Any = None,
+    endpoint_url: str | None = None,
+) -> str:
+    """Upload a file under ``s3_uri_prefix`` at a content-addressed key, unless the same bytes are there.
+
+    Args:
+        path: the local file.
+        s3_uri_prefix: ``s3://bucket`` or ``s3://bucket/some/prefix``.
+        session: a ``boto3.Session`` (default: a new one from the environment).
+        endpoint_url: an S3-compatible endpoint (LocalStack, a VPC endpoint...).
+
+    Returns:
+        The object's URI, ``s3://bucket/prefix/<sha256[:16]>-<name>``.
+
+    Raises:
+        ConfigurationError: the URI is malformed, ``path`` is not a file, the key would exceed 1024
+            bytes, or there are no AWS credentials. Nothing is sent in these cases.
+        ResourceNotFoundError: the bucket does not exist.
+        AccessDeniedError: the credentials may not write (or read) the object.
+        BackendError: any other S3 failure (subclasses for throttling, 5xx and invalid requests).
+
+    Examples:
+        >>> upload_file(Path("train.jsonl"), "s3://my-bucket/data")  # doctest: +SKIP
+        's3://my-bucket/data/5f2b9c1e0d3a4b7c-train.jsonl'
+    """
+    bucket, prefix = parse_s3_uri(s3_uri_prefix)
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigurationError(f"path {str(path)!r} is not a file; pass the dataset file to upload.")
+    digest, size = _sha256(path)
+    name = f"{digest[:16]}-{path.name}"
+    key = f"{prefix}/{name}" if prefix else name
+    if len(key.encode("utf-8")) > _MAX_KEY_BYTES:
+        raise ConfigurationError(
+            f"S3 key {key[:60]!r}… is longer than {_MAX_KEY_BYTES} bytes; shorten the prefix or file name."
+        )
+    uri = f"s3://{bucket}/{key}"
+
+    import boto3
+    from boto3.exceptions import Boto3Error
+    from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from finetune_sdk._progress import progress_bar
+
+    try:
+        client = (session or boto3.session.Session()).client("s3", endpoint_url=endpoint_url)
+        if _already_uploaded(client, bucket, key, digest, size):
+            logger.info("%s already holds these bytes; not uploading again", uri)
+            return uri
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_CHUNKSIZE,
+            preferred_transfer_client="classic",
+        )
+        with progress_bar(total=size, desc=f"upload {path.name}", unit="B", unit_scale=True) as bar:
+            client.upload_file(
+                str(path),
+                bucket,
+                key,
+                ExtraArgs={"Metadata": {"sha256": digest}},
+                Config=config,
+                Callback=bar.update,
+            )
+    except (ClientError, BotoCoreError, Boto3Error) as exc:
+        raise _translate(exc, action="upload", bucket=bucket, key=key) from exc
+    logger.info("uploaded %s (%d bytes) to %s", path, size, uri)
+    return uri

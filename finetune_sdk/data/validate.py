@@ -1,0 +1,960 @@
+"""Validate datasets against their wire format and a target model's catalog limits, streaming.
+
+Every record is checked with hand-written code on the raw ``dict`` (no pydantic per record), in one pass,
+with memory bounded by the issue cap of the report, so a 1 GB file validates in flat memory. The rules,
+by id (see :data:`finetune_sdk.data.report.RULES` for the full list):
+
+- reading: ``encoding.bom``, ``encoding.invalid_utf8``, ``line.blank``, ``json.malformed``,
+  ``json.duplicate_key``, ``json.not_object`` (see :mod:`finetune_sdk.data.io`);
+- format: ``format.unknown``, ``format.mismatch``, ``mixed_formats`` (counted over all lines, not
+  sampled), ``format.wrong_for_model`` (with the conversion to run), ``schema.*``;
+- conversations: ``messages.too_few``, ``roles.invalid``, ``roles.first_user``, ``roles.last_assistant``,
+  ``roles.alternation``, ``roles.system_position``, ``content.empty``, ``content.block``;
+- model: ``reserved_string``, ``system.multiple_blocks`` (Llama 3.2/3.3), ``turns.multi_turn``,
+  ``media.*`` (support, counts, formats, URIs, same bucket, no images and videos in one dataset),
+  ``tokens.max_per_record``, ``tokens.max_input``, ``tokens.max_output``;
+- dataset: ``records.empty``, ``records.min_train``, ``records.max_train``, ``records.min_validation``,
+  ``records.max_validation``, ``records.max_total`` (training + validation), ``file.size``.
+
+Most users call :meth:`finetune_sdk.data.Dataset.validate`; these functions are its engine.
+
+Examples:
+    >>> import io
+    >>> from finetune_sdk.data.validate import validate_jsonl
+    >>> data = io.BytesIO(b'{"messages": [{"role": "user", "content": "hi"}]}\\n')
+    >>> report = validate_jsonl(data, model="anthropic.claude-3-haiku-20240307-v1:0:200k")
+    >>> [(i.line, i.rule) for i in report.issues]
+    [(None, 'records.min_train'), (1, 'messages.too_few')]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from finetune_sdk.data import formats as _formats
+from finetune_sdk.data.formats import (
+    CONVERT_HINT,
+    DROP_KINDS,
+    Converter,
+    Facts,
+    Problem,
+    WireFormat,
+    accepts,
+    detect_format,
+    natural_format,
+)
+from finetune_sdk.data.formats._base import FastRules, find_reserved, reserved_groups
+from finetune_sdk.data.io import (
+    JsonLine,
+    Source,
+    dumps_line,
+    fast_codec,
+    has_big_int,
+    is_s3_uri,
+    open_binary,
+    parse_line,
+    parse_s3_uri,
+    source_size,
+)
+from finetune_sdk.data.records import Record, TextRecord
+from finetune_sdk.data.report import (
+    DEFAULT_MAX_ISSUES_PER_RULE,
+    RULES,
+    Issue,
+    IssueSink,
+    RuleCount,
+    ValidationReport,
+)
+
+if TYPE_CHECKING:
+    from finetune_sdk.catalog import BaseModelInfo
+    from finetune_sdk.data.tokens import TokenCounter
+
+__all__ = [
+    "Role",
+    "StreamValidator",
+    "combine_reports",
+    "dataset_bucket",
+    "resolve_model",
+    "validate_jsonl",
+    "validate_objects",
+    "validate_records",
+]
+
+Role = Literal["train", "validation"]
+_FIRST_LINES = 5
+
+
+def resolve_model(model: str | BaseModelInfo | None) -> BaseModelInfo | None:
+    """The catalog entry for ``model`` (an id, a unique fragment, or an entry).
+
+    Raises:
+        CatalogError: the id is not in the catalog.
+    """
+    if model is None or not isinstance(model, str):
+        return model
+    from finetune_sdk import catalog  # the catalog loads on first use, not at import
+
+    return catalog.get(model)
+
+
+def _accepted_formats(model: BaseModelInfo) -> tuple[str, ...]:
+    fmts = [model.format]
+    if "CONTINUED_PRE_TRAINING" in model.customizations and "text" not in fmts:
+        fmts.append("text")
+    return tuple(fmts)
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _lines(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:_FIRST_LINES]))
+
+
+class StreamValidator:
+    """Validates one stream of records (a training or a validation file) line by line.
+
+    Feed it :class:`~finetune_sdk.data.io.JsonLine` values (:meth:`feed_line`) or raw objects
+    (:meth:`feed_object`), then call :meth:`finish`. State is O(1) apart from the capped issues.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: BaseModelInfo | None = None,
+        format: str | None = None,
+        token_counter: TokenCounter | None = None,
+        role: Role = "train",
+        source: str | None = None,
+        dataset_bucket: str | None = None,
+        max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
+        count_bytes: bool = False,
+    ) -> None:
+        if format is not None:
+            _formats.get(format)  # fail early on unknown names
+        self.model = model
+        self.forced = format
+        self.role = role
+        self.source = source
+        self.dataset_bucket = dataset_bucket
+        self.sink = IssueSink(cap=max_issues_per_rule, source=source)
+        self.allowed: tuple[str, ...] | None = (
+            (format,) if format is not None else (_accepted_formats(model) if model is not None else None)
+        )
+        self.primary = format or (model.format if model is not None else None)
+        self._primary_module: WireFormat | None = _formats.get(self.primary) if self.primary else None
+        self._primary_count = 0  # clean records of the primary format (the fast path counts them here)
+        self._primary_first: list[int] = []
+        self.total = 0
+        self.valid = 0
+        self.invalid = 0
+        self.blank = 0
+        self.nbytes = 0
+        self.count_bytes = count_bytes
+        self.format_counts: dict[str, int] = {}
+        self.first_lines: dict[str, list[int]] = {}
+        self._bm_plain = 0  # bedrock_messages lines without top-level system (also valid openai_chat)
+        self.first_image: int | None = None
+        self.first_video: int | None = None
+        self._modules: dict[str, WireFormat] = {name: _formats.get(name) for name in _formats.FORMATS}
+        # Model rules, flattened into attributes for the hot loop.
+        limits = model.limits if model is not None else None
+        self.reserved: tuple[str, ...] = limits.reserved_strings if limits else ()
+        self._reserved_groups = reserved_groups(self.reserved)
+        self.max_tokens = limits.max_tokens_per_record if limits else None
+        self.max_input = limits.max_input_tokens if limits else None
+        self.max_output = limits.max_output_tokens if limits else None
+        self.single_system_block = bool(limits and limits.single_system_block)
+        self.multi_turn = limits.multi_turn if limits else True
+        self.check_tokens = bool(self.max_tokens or self.max_input or self.max_output)
+        from finetune_sdk.data.tokens import HeuristicCounter, counter_for
+
+        counter = token_counter if token_counter is not None else (counter_for(model) if model else None)
+        self.counter = counter
+        self.cpt: float | None = counter.chars_per_token if type(counter) is HeuristicCounter else None
+        self.counter_desc = (
+            f"estimated at {self.cpt:g} characters per token"
+            if self.cpt is not None
+            else "counted by the token counter"
+        )
+        self.strict_schema = model is not None and model.family.startswith("llama")
+        make_fast = getattr(self._primary_module, "fast_validator", None)
+        self._fast: Callable[[Mapping[str, Any]], int] | None = None
+        if make_fast is not None and (self.cpt is not None or not self.check_tokens):
+            self._fast = make_fast(
+                FastRules(
+                    reserved=self.reserved,
+                    chars_per_token=self.cpt,
+                    max_tokens=self.max_tokens,
+                    max_input=self.max_input,
+                    max_output=self.max_output,
+                    multi_turn=self.multi_turn,
+                    single_system_block=self.single_system_block,
+                )
+            )
+
+    # -- feeding --------------------------------------------------------------------------------------------
+
+    def feed_binary(self, fh: Iterable[bytes]) -> None:
+        """Feed every physical line of a binary file: the hot loop of file validation.
+
+        Lines that orjson parses into an object without duplicate keys (see
+        :func:`~finetune_sdk.data.io.parse_line` for the colon test) go straight to the record checks,
+        and records the format's ``fast_validator`` passes are only counted; every other line goes
+        through ``parse_line`` and the full checks, which produce the same verdicts with the issues.
+        """
+        number = self.total
+        nbytes = 0
+        clean = 0
+        first = self._primary_first
+        fast = self._fast
+        record = self._record
+        feed_line = self._feed_line
+        codec = fast_codec()
+        try:
+            if codec is None:
+                for raw in fh:
+                    number += 1
+                    feed_line(parse_line(raw, number))
+                return
+            loads, dumps = codec
+            for raw in fh:
+                number += 1
+                try:
+                    obj = loads(raw)
+                except Exception:
+                    obj = None
+                if type(obj) is not dict or number == 1:  # a BOM is only looked for on line 1
+                    feed_line(parse_line(raw, number))
+                    continue
+                if fast is not None:
+                    colons = fast(obj)
+                    if colons >= 0 and raw.count(b":") == colons and b"\\u003" not in raw:
+                        nbytes += len(raw)
+                        clean += 1
+                        if len(first) < _FIRST_LINES:
+                            first.append(number)
+                        continue
+                if raw.count(b":") != dumps(obj).count(b":") or b"\\u003" in raw or has_big_int(raw):
+                    feed_line(parse_line(raw, number))  # maybe a duplicate key or a huge int: json decides
+                    continue
+                nbytes += len(raw)
+                record(number, obj)
+        finally:
+            self.total = number
+            self.nbytes += nbytes
+            self.valid += clean
+            self._primary_count += clean
+
+    def feed_line(self, jl: JsonLine) -> None:
+        """Account for one physical line."""
+        self.total += 1
+        self._feed_line(jl)
+
+    def _feed_line(self, jl: JsonLine) -> None:
+        self.nbytes += jl.nbytes
+        if jl.issues:
+            add = self.sink.add
+            for i in jl.issues:
+                add(jl.number, i.path, i.rule, i.message, i.hint, i.severity)
+            if jl.kind == "blank":
+                self.blank += 1
+                return
+            if jl.kind == "invalid":
+                self.invalid += 1
+                return
+        self._record(jl.number, jl.value)  # type: ignore[arg-type]
+
+    def feed_object(self, number: int, obj: Any) -> None:
+        """Account for one in-memory record (``number`` is its 1-based position or source line)."""
+        self.total += 1
+        if self.count_bytes:
+            self.nbytes += len(dumps_line(obj))
+        fast = self._fast
+        if fast is not None and type(obj) is dict and fast(obj) >= 0:
+            self.valid += 1
+            self._primary_count += 1
+            if len(self._primary_first) < _FIRST_LINES:
+                self._primary_first.append(number)
+            return
+        if not isinstance(obj, Mapping):
+            self.sink.add(
+                number,
+                "",
+                "json.not_object",
+                f"the record is a {type(obj).__name__}, not an object",
+                "each record must be a JSON object (a dict)",
+            )
+            self.invalid += 1
+            return
+        self._record(number, obj)
+
+    def feed_problem(self, number: int, problem: Problem) -> None:
+        """Account for a record that could not be turned into a wire object at all (counted invalid)."""
+        self.total += 1
+        path, rule, message, hint, severity = problem
+        self.sink.add(number, path, rule, message, hint, severity)
+        self.invalid += 1
+
+    def _record(self, number: int, obj: Mapping[str, Any]) -> None:
+        primary = self._primary_module
+        fmt: str | None
+        if primary is not None:
+            # Fast path: check in the expected format first; detection runs only for records with problems.
+            facts, problems = primary.check(obj)
+            if not problems and facts is not None:
+                self._primary_count += 1
+                if len(self._primary_first) < _FIRST_LINES:
+                    self._primary_first.append(number)
+                if facts.media:
+                    self._media(number, facts, problems)
+                if self.model is not None:
+                    self._model_rules(facts, problems)
+                if problems:
+                    self._add(number, problems)
+                else:
+                    self.valid += 1
+                return
+            name = self.primary
+            assert name is not None
+            detected = detect_format(obj)
+            if detected is None or detected == name or accepts(name, detected, obj):
+                self._finish_record(number, name, facts, problems)
+                return
+        else:
+            detected = detect_format(obj)
+        allowed = self.allowed
+        prefix: list[Problem] = []
+        if allowed is None:
+            fmt = detected
+            if fmt is None:
+                keys = ", ".join(repr(k) for k in list(obj)[:6]) or "none"
+                self._count_format("unknown", number)
+                self._add(
+                    number,
+                    [
+                        (
+                            "",
+                            "format.unknown",
+                            f"the record matches no known format (keys: {keys})",
+                            f"use one of: {', '.join(_formats.FORMATS)}",
+                            None,
+                        )
+                    ],
+                )
+                return
+            if fmt == "bedrock_messages" and "system" not in obj:
+                self._bm_plain += 1
+        elif detected in allowed:
+            fmt = detected
+        else:
+            fmt = next((a for a in allowed if accepts(a, detected, obj)), None)
+            if fmt is None:  # a recognisable record in a format we were not asked for
+                fmt = detected
+                prefix.append(
+                    (
+                        "",
+                        "format.mismatch",
+                        f"the record is {fmt}, not {self.primary}",
+                        CONVERT_HINT.format(fmt=self.primary),
+                        None,
+                    )
+                )
+        assert fmt is not None
+        facts, problems = self._modules[fmt].check(obj)
+        self._finish_record(number, fmt, facts, prefix + problems if prefix else problems)
+
+    def _finish_record(self, number: int, fmt: str, facts: Facts | None, problems: list[Problem]) -> None:
+        self._count_format(fmt, number)
+        if facts is not None:
+            if facts.media:
+                self._media(number, facts, problems)
+            if self.model is not None:
+                self._model_rules(facts, problems)
+        if problems:
+            self._add(number, problems)
+        else:
+            self.valid += 1
+
+    def _count_format(self, fmt: str, number: int) -> None:
+        n = self.format_counts.get(fmt)
+        if n is None:
+            self.format_counts[fmt] = 1
+            self.first_lines[fmt] = [number]
+        else:
+            self.format_counts[fmt] = n + 1
+            first = self.first_lines[fmt]
+            if len(first) < self.sink.cap:
+                first.append(number)
+
+    def _add(self, number: int, problems: list[Problem]) -> None:
+        bad = False
+        add = self.sink.add
+        for path, rule, message, hint, severity in problems:
+            if rule == "schema.version" and self.strict_schema:
+                severity = "error"
+            sev = severity or RULES[rule][0]
+            if sev == "error":
+                bad = True
+            add(number, path, rule, message, hint, sev)
+        if bad:
+            self.invalid += 1
+        else:
+            self.valid += 1
+
+    # -- model rules ----------------------------------------------------------------------------------------
+
+    def _media(self, number: int, facts: Facts, problems: list[Problem]) -> None:
+        images = videos = 0
+        for path, _role, kind, _fmt, uri in facts.media:
+            if kind == "image":
+                images += 1
+            else:
+                videos += 1
+            if self.dataset_bucket and uri.startswith("s3://"):
+                bucket = uri[5:].split("/", 1)[0]
+                if bucket != self.dataset_bucket:
+                    problems.append(
+                        (
+                            f"{path}.source.s3Location.uri",
+                            "media.bucket",
+                            f"media is in bucket {bucket!r}, the dataset in {self.dataset_bucket!r}",
+                            "copy the media into the dataset's bucket; Bedrock reads media from there",
+                            None,
+                        )
+                    )
+        if images and self.first_image is None:
+            self.first_image = number
+        if videos and self.first_video is None:
+            self.first_video = number
+        model = self.model
+        if model is None:
+            return
+        limits = model.limits
+        first_path = facts.media[0][0]
+        if (images and not limits.supports_images) or (videos and not limits.supports_video):
+            kinds = "images" if images and not limits.supports_images else "videos"
+            problems.append(
+                (
+                    first_path,
+                    "media.unsupported",
+                    f"{model.name} does not train on {kinds}",
+                    "drop the media, or pick a model that takes it (e.g. Nova Lite or Pro)",
+                    None,
+                )
+            )
+            return
+        if images > limits.max_images_per_record:
+            problems.append(
+                (
+                    first_path,
+                    "media.too_many_images",
+                    f"{images} images; {model.name} takes at most {limits.max_images_per_record} per record",
+                    "split the record or drop images",
+                    None,
+                )
+            )
+        if videos > limits.max_videos_per_record:
+            problems.append(
+                (
+                    first_path,
+                    "media.too_many_videos",
+                    f"{videos} videos; {model.name} takes at most {limits.max_videos_per_record} per record",
+                    "split the record or drop videos",
+                    None,
+                )
+            )
+
+    def _model_rules(self, facts: Facts, problems: list[Problem]) -> None:
+        model = self.model
+        assert model is not None
+        texts = facts.texts
+        k = facts.output_from
+        n = len(texts)
+        # One string per side: NUL-joined so a reserved string cannot straddle two texts, and of the same
+        # length as the newline-joined text the token estimate is defined on.
+        if n == 1:
+            inp, out = (texts[0][2], "") if k else ("", texts[0][2])
+        else:
+            inp = "\x00".join([t[2] for t in texts[:k]]) if k else ""
+            out = "\x00".join([t[2] for t in texts[k:]]) if k < n else ""
+        groups = self._reserved_groups
+        if groups and (find_reserved(inp, groups) or find_reserved(out, groups)):
+            for path, _role, text in texts:
+                for word in find_reserved(text, groups):
+                    problems.append(
+                        (
+                            path,
+                            "reserved_string",
+                            f"{word!r} is reserved by {model.name} and appears in the text",
+                            f"rephrase or remove {word!r}; the job fails if it is present",
+                            None,
+                        )
+                    )
+        if facts.system_blocks > 1 and self.single_system_block:
+            problems.append(
+                (
+                    "system",
+                    "system.multiple_blocks",
+                    f"{facts.system_blocks} system blocks; {model.name} takes exactly one",
+                    "join the system blocks into one",
+                    None,
+                )
+            )
+        if facts.turns > 2 and not self.multi_turn:
+            problems.append(
+                (
+                    "messages",
+                    "turns.multi_turn",
+                    f"{facts.turns} turns; {model.name} trains on single exchanges",
+                    "split the conversation into single user/assistant pairs",
+                    None,
+                )
+            )
+        if not self.check_tokens:
+            return
+        cpt = self.cpt
+        if cpt is not None:
+            tin = math.ceil(len(inp) / cpt)
+            tout = math.ceil(len(out) / cpt)
+        else:
+            assert self.counter is not None
+            tin = self.counter.count(inp.replace("\x00", "\n")) if inp else 0
+            tout = self.counter.count(out.replace("\x00", "\n")) if out else 0
+        total = tin + tout
+        if self.max_tokens is not None and total > self.max_tokens:
+            problems.append(
+                (
+                    "",
+                    "tokens.max_per_record",
+                    f"{_fmt_int(total)} tokens ({self.counter_desc}); {model.name} takes at most "
+                    f"{_fmt_int(self.max_tokens)} per record",
+                    "shorten or split the record, or plug in an exact tokenizer with token_counter=",
+                    None,
+                )
+            )
+        if self.max_input is not None and tin > self.max_input:
+            problems.append(
+                (
+                    "",
+                    "tokens.max_input",
+                    f"the prompt has {_fmt_int(tin)} tokens ({self.counter_desc}); {model.name} takes "
+                    f"at most {_fmt_int(self.max_input)}",
+                    "shorten the prompt",
+                    None,
+                )
+            )
+        if self.max_output is not None and tout > self.max_output:
+            problems.append(
+                (
+                    "",
+                    "tokens.max_output",
+                    f"the response has {_fmt_int(tout)} tokens ({self.counter_desc}); {model.name} takes "
+                    f"at most {_fmt_int(self.max_output)}",
+                    "shorten the response",
+                    None,
+                )
+            )
+
+    # -- finishing ------------------------------------------------------------------------------------------
+
+    @property
+    def records(self) -> int:
+        """Non-blank lines: what the service would count as records."""
+        return self.total - self.blank
+
+    def _finish_formats(self) -> str | None:
+        counts = self.format_counts
+        if self._primary_count:
+            assert self.primary is not None
+            counts[self.primary] = counts.get(self.primary, 0) + self._primary_count
+            self.first_lines[self.primary] = sorted(
+                self.first_lines.get(self.primary, []) + self._primary_first
+            )
+            self._primary_count = 0
+            self._primary_first = []
+        if (
+            self.allowed is None
+            and "openai_chat" in counts
+            and counts.get("bedrock_messages", 0) == self._bm_plain > 0
+        ):  # records without a system prompt are valid in both: the file is openai_chat
+            counts["openai_chat"] += counts.pop("bedrock_messages")
+            self.first_lines["openai_chat"] = sorted(
+                self.first_lines["openai_chat"] + self.first_lines.pop("bedrock_messages")
+            )[: self.sink.cap]
+        known = {f: n for f, n in counts.items() if f != "unknown"}
+        majority = max(known, key=lambda f: known[f]) if known else None
+        sink = self.sink
+        if len(known) > 1:
+            parts = [
+                f"{f} {_n(n, 'line')} (first at {_lines(self.first_lines[f])})"
+                for f, n in sorted(known.items(), key=lambda kv: -kv[1])
+            ]
+            sink.add(
+                None,
+                "",
+                "mixed_formats",
+                f"the file mixes wire formats: {'; '.join(parts)}",
+                f"convert every record to one format; {CONVERT_HINT.format(fmt=self.primary or majority)}",
+            )
+            if self.allowed is None and majority is not None:
+                # Point at every minority line too (first `cap` of each), counted exactly. Warnings: the
+                # lines were judged in their own format already, and mixed_formats is the error.
+                for f, n in known.items():
+                    if f == majority:
+                        continue
+                    lines = self.first_lines[f]
+                    for ln in lines:
+                        sink.add(
+                            ln,
+                            "",
+                            "format.mismatch",
+                            f"the record is {f}; most of the file is {majority}",
+                            CONVERT_HINT.format(fmt=majority),
+                            "warning",
+                        )
+                    sink.add_count("format.mismatch", n - len(lines), "warning")
+        model = self.model
+        if self.allowed is not None and known:
+            outside = {f: n for f, n in known.items() if f not in self.allowed}
+            if outside and not any(f in self.allowed for f in known):
+                # Every record is in another format: one file-level issue says it better than one per line.
+                sink.drop_rule("format.mismatch")
+                found = ", ".join(f"{f} ({_n(n, 'line')})" for f, n in outside.items())
+                if model is not None:
+                    sink.add(
+                        None,
+                        "",
+                        "format.wrong_for_model",
+                        f"{model.id} trains on {' or '.join(self.allowed)} records; this file is {found}",
+                        CONVERT_HINT.format(fmt=self.primary),
+                    )
+                else:
+                    sink.add(
+                        None,
+                        "",
+                        "format.mismatch",
+                        f"asked for {self.primary}; this file is {found}",
+                        CONVERT_HINT.format(fmt=self.primary),
+                    )
+            elif outside and model is not None:
+                found = ", ".join(f"{f} ({_n(n, 'line')})" for f, n in outside.items())
+                sink.add(
+                    None,
+                    "",
+                    "format.wrong_for_model",
+                    f"{model.id} trains on {' or '.join(self.allowed)} records; {found} are not",
+                    CONVERT_HINT.format(fmt=self.primary),
+                )
+        if self.forced is not None and model is not None and self.forced not in _accepted_formats(model):
+            sink.add(
+                None,
+                "",
+                "format.wrong_for_model",
+                f"{model.id} trains on {' or '.join(_accepted_formats(model))} records, not {self.forced}",
+                CONVERT_HINT.format(fmt=model.format),
+            )
+        if self.forced is not None:
+            return self.forced
+        return majority or (model.format if model is not None else None)
+
+    def finish(self, *, file_bytes: int | None = None) -> ValidationReport:
+        """Run the file-level checks and return the report of this stream."""
+        sink = self.sink
+        fmt = self._finish_formats()
+        if self.first_image is not None and self.first_video is not None:
+            sink.add(
+                None,
+                "",
+                "media.mixed_types",
+                f"the dataset mixes images (first at line {self.first_image}) and videos "
+                f"(first at line {self.first_video})",
+                "use images or videos in one dataset, not both",
+            )
+        size = file_bytes if file_bytes is not None else (self.nbytes or None)
+        model = self.model
+        records = self.records
+        if records == 0:
+            sink.add(
+                None,
+                "",
+                "records.empty",
+                f"the {self.role} data holds no records",
+                "check the path; a dataset needs at least one JSON object per line",
+            )
+        elif model is not None:
+            limits = model.limits
+            if self.role == "train":
+                lo, hi, lo_rule, hi_rule = (
+                    limits.min_train_records,
+                    limits.max_train_records,
+                    "records.min_train",
+                    "records.max_train",
+                )
+                max_bytes = limits.max_train_file_bytes
+            else:
+                lo, hi, lo_rule, hi_rule = (
+                    limits.min_validation_records,
+                    limits.max_validation_records,
+                    "records.min_validation",
+                    "records.max_validation",
+                )
+                max_bytes = limits.max_validation_file_bytes
+            if lo is not None and records < lo:
+                sink.add(
+                    None,
+                    "",
+                    lo_rule,
+                    f"{_n(records, self.role + ' record')}; {model.name} needs at least {_fmt_int(lo)}",
+                    "add records (or duplicate a small set) before training",
+                )
+            if hi is not None and records > hi:
+                sink.add(
+                    None,
+                    "",
+                    hi_rule,
+                    f"{_n(records, self.role + ' record')}; {model.name} takes at most {_fmt_int(hi)}",
+                    "sample or split the data (Dataset.split / head)",
+                )
+            if max_bytes is not None and size is not None and size > max_bytes:
+                sink.add(
+                    None,
+                    "",
+                    "file.size",
+                    f"the {self.role} file is {_fmt_int(size)} bytes; {model.name} takes "
+                    f"at most {_fmt_int(max_bytes)}",
+                    "sample the data or shorten records",
+                )
+        return ValidationReport(
+            source=self.source,
+            format=fmt,
+            model=model.id if model is not None else None,
+            total_lines=self.total,
+            valid_records=self.valid,
+            invalid_records=self.invalid,
+            blank_lines=self.blank,
+            file_bytes=size,
+            format_counts=dict(self.format_counts),
+            issues=tuple(sorted(sink.issues(), key=_sort_key)),
+            rule_counts=sink.rule_counts(),
+            max_issues_per_rule=sink.cap,
+        )
+
+
+def _sort_key(issue: Issue) -> tuple[int, int]:
+    return (0 if issue.line is None else 1, issue.line or 0)
+
+
+def dataset_bucket(source: str | None) -> str | None:
+    """The S3 bucket of an ``s3://`` dataset source (media must live there), else ``None``."""
+    if source is not None and is_s3_uri(source):
+        try:
+            return parse_s3_uri(source)[0]
+        except Exception:
+            return None
+    return None
+
+
+def validate_jsonl(
+    source: Source,
+    *,
+    model: str | BaseModelInfo | None = None,
+    format: str | None = None,
+    token_counter: TokenCounter | None = None,
+    role: Role = "train",
+    max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
+    session: Any = None,
+    endpoint_url: str | None = None,
+) -> ValidationReport:
+    """Validate a JSONL file (path, ``s3://`` URI or binary file object), streaming.
+
+    Returns:
+        The :class:`ValidationReport` of the file.
+
+    Raises:
+        DataError: the file cannot be opened.
+        CatalogError: ``model`` is not in the catalog.
+        ConfigurationError: ``format`` is not a known format name.
+    """
+    info = resolve_model(model)
+    name = str(source) if not hasattr(source, "read") else getattr(source, "name", None)
+    v = StreamValidator(
+        model=info,
+        format=format,
+        token_counter=token_counter,
+        role=role,
+        source=name if isinstance(name, str) else None,
+        dataset_bucket=dataset_bucket(name if isinstance(name, str) else None),
+        max_issues_per_rule=max_issues_per_rule,
+    )
+    with open_binary(source, session=session, endpoint_url=endpoint_url) as fh:
+        v.feed_binary(fh)
+    size = source_size(source, session=session, endpoint_url=endpoint_url) if v.total else None
+    return v.finish(file_bytes=size)
+
+
+def validate_objects(
+    objects: Iterable[Any],
+    *,
+    model: str | BaseModelInfo | None = None,
+    format: str | None = None,
+    token_counter: TokenCounter | None = None,
+    role: Role = "train",
+    source: str | None = None,
+    lines: Iterable[int] | None = None,
+    max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
+) -> ValidationReport:
+    """Validate in-memory wire records (dicts). Issue ``line`` is the 1-based position, or the matching
+    entry of ``lines`` (e.g. CSV line numbers) when given.
+
+    Raises:
+        CatalogError: ``model`` is not in the catalog.
+        ConfigurationError: ``format`` is not a known format name.
+    """
+    info = resolve_model(model)
+    v = StreamValidator(
+        model=info,
+        format=format,
+        token_counter=token_counter,
+        role=role,
+        source=source,
+        dataset_bucket=dataset_bucket(source),
+        max_issues_per_rule=max_issues_per_rule,
+        count_bytes=bool(
+            info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)
+        ),
+    )
+    numbers = iter(lines) if lines is not None else None
+    for i, obj in enumerate(objects, 1):
+        v.feed_object(next(numbers, i) if numbers is not None else i, obj)
+    return v.finish()
+
+
+def validate_records(
+    records: Iterable[Record],
+    *,
+    model: str | BaseModelInfo | None = None,
+    format: str | None = None,
+    token_counter: TokenCounter | None = None,
+    role: Role = "train",
+    source: str | None = None,
+    max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
+) -> ValidationReport:
+    """Validate canonical records as they would be written: each is rendered in ``format`` (default: the
+    model's format, else the lossless ``bedrock_conversation``/``text``) and the wire dict is checked.
+    What rendering loses is one ``format.conversion_loss`` warning; a record the format cannot hold at all
+    is a ``format.mismatch`` error at its position.
+
+    Raises:
+        CatalogError: ``model`` is not in the catalog.
+        ConfigurationError: ``format`` is not a known format name.
+    """
+    info = resolve_model(model)
+    accepted = _accepted_formats(info) if info is not None else ()
+    v = StreamValidator(
+        model=info,
+        format=format,
+        token_counter=token_counter,
+        role=role,
+        source=source,
+        dataset_bucket=dataset_bucket(source),
+        max_issues_per_rule=max_issues_per_rule,
+        count_bytes=bool(
+            info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)
+        ),
+    )
+    converters: dict[str, Converter] = {}
+    for i, record in enumerate(records, 1):
+        if format is not None:
+            fmt = format
+        elif info is not None:  # the model's format; text records as text where the model takes it (CPT)
+            fmt = "text" if isinstance(record, TextRecord) and "text" in accepted else info.format
+        else:
+            fmt = natural_format(record)
+        conv = converters.get(fmt) or converters.setdefault(fmt, Converter(fmt))
+        obj = conv.render(record, i)
+        if obj is None:
+            kind = "text record" if isinstance(record, TextRecord) else "record"
+            v.feed_problem(
+                i,
+                (
+                    "",
+                    "format.mismatch",
+                    f"a {kind} cannot be written as {fmt}",
+                    "drop it, or pick a format that holds it",
+                    None,
+                ),
+            )
+        else:
+            v.feed_object(i, obj)
+    for conv in converters.values():
+        losses = conv.report()
+        # Records that cannot be written at all are errors at their line already.
+        kept = {k: n for k, n in losses.losses.items() if k not in DROP_KINDS}
+        if kept:
+            v.sink.add(
+                None,
+                "",
+                "format.conversion_loss",
+                f"writing these records as {conv.target} loses information: "
+                + ", ".join(
+                    f"{k} ({_n(n, 'record')}, e.g. {', '.join(map(str, losses.examples[k]))})"
+                    for k, n in sorted(kept.items())
+                ),
+                "check Dataset.convert(...).last_report, or pick a format that keeps it",
+            )
+    return v.finish()
+
+
+def combine_reports(
+    train: ValidationReport, validation: ValidationReport | None, *, model: BaseModelInfo | None
+) -> ValidationReport:
+    """The training report with the validation report nested and merged in, plus cross-file checks
+    (training + validation records against the model's total)."""
+    if validation is None:
+        return train
+    extra: list[Issue] = []
+    limits = model.limits if model is not None else None
+    total = (train.total_lines - train.blank_lines) + (validation.total_lines - validation.blank_lines)
+    if limits is not None and limits.max_total_records is not None and total > limits.max_total_records:
+        assert model is not None
+        extra.append(
+            Issue(
+                line=None,
+                rule="records.max_total",
+                severity="error",
+                message=f"{_fmt_int(total)} training + validation records; {model.name} takes at most "
+                f"{_fmt_int(limits.max_total_records)} in all",
+                hint="shrink the training or the validation set",
+                source=train.source,
+            )
+        )
+    # Validation issues carry their own source so a merged list still says which file they are in.
+    val_source = validation.source or "<validation>"
+    val_issues = tuple(
+        i if i.source else i.model_copy(update={"source": val_source}) for i in validation.issues
+    )
+    nested = validation.model_copy(update={"issues": val_issues, "source": val_source})
+    counts: dict[tuple[str, str], int] = {}
+    for c in (*train.rule_counts, *validation.rule_counts):
+        counts[(c.rule, c.severity)] = counts.get((c.rule, c.severity), 0) + c.count
+    for i in extra:
+        counts[(i.rule, i.severity)] = counts.get((i.rule, i.severity), 0) + 1
+    return train.model_copy(
+        update={
+            "issues": tuple(extra) + train.issues + val_issues,
+            "rule_counts": tuple(
+                RuleCount(rule=r, severity=s, count=n)  # type: ignore[arg-type]
+                for (r, s), n in sorted(counts.items())
+            ),
+            "validation": nested,
+        }
+    )
