@@ -1,0 +1,509 @@
+"""Local checks for everything botocore does not check before sending a Bedrock request.
+
+botocore validates required members, types, minimum lengths/values and unions, but not ``max``, ``pattern`` or
+``enum`` (verified against botocore 1.43.11: ``jobName="job_bad!"``, ``customizationType="FOO"``, 11
+validators
+and a two-key ``requestMetadataFilters.equals`` are all sent). The service then rejects them, or worse, a job
+fails hours later. :func:`validate_request` walks botocore's own service model and checks every constraint it
+declares, so the rules can never drift from the API version installed. On top of that, :func:`check_job_spec`
+adds the SDK's catalog checks: customisation type supported by the base model, Region, distillation teacher
+pairs and hyperparameter ranges.
+
+Examples:
+    >>> from finetune_sdk.backends.bedrock.checks import find_request_problems
+    >>> problems = find_request_problems("bedrock", "StopModelCustomizationJob", {"jobIdentifier": "a_b"})
+    >>> [p.field for p in problems]
+    ['jobIdentifier']
+    >>> validate_request("bedrock", "StopModelCustomizationJob", {"jobIdentifier": "job_1"})
+    Traceback (most recent call last):
+    ...
+    finetune_sdk.errors.RequestValidationError: jobIdentifier = 'job_1' does not match ...
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from finetune_sdk import catalog
+from finetune_sdk.backends.base import JobKind, JobSpec
+from finetune_sdk.backends.bedrock._regex import UnsupportedPattern, compile_java_pattern
+from finetune_sdk.catalog import BaseModelInfo, HyperparameterSpec
+from finetune_sdk.errors import ConfigurationError, HyperparameterError, RequestValidationError
+
+__all__ = [
+    "CUSTOMIZATION_TYPE",
+    "RequestProblem",
+    "base_model_info",
+    "check_distillation_pair",
+    "check_hyperparameters",
+    "check_job_spec",
+    "find_request_problems",
+    "hyperparameter_schema",
+    "model_id_from_arn",
+    "validate_request",
+]
+
+logger = logging.getLogger(__name__)
+
+#: JobKind -> Bedrock customizationType (IMPORT has its own API)
+CUSTOMIZATION_TYPE: dict[JobKind, str] = {
+    JobKind.FINE_TUNING: "FINE_TUNING",
+    JobKind.CONTINUED_PRE_TRAINING: "CONTINUED_PRE_TRAINING",
+    JobKind.DISTILLATION: "DISTILLATION",
+}
+
+
+@dataclass(frozen=True)
+class RequestProblem:
+    """One broken constraint: the member's path (``jobTags[3].key``) and a message (value, rule and fix)."""
+
+    field: str
+    message: str
+
+
+# --- the generic service-model walker -------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _service_model(service: str) -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_S3_HINT = (
+    "Bedrock S3 URIs allow a lowercase bucket name and keys made of letters, digits and - ! _ * ' ( ) . "
+    "separated by '/' (no spaces, '+', '=', '@', '&' or '%'); rename the object or folder"
+)
+
+
+def _suggest(pattern: str, value: str) -> str | None:
+    """A nearby value that satisfies a name pattern, to quote in the message."""
+    candidates = [
+        re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9+.\-]+", "-", value)).strip("-+."),
+        re.sub(r"[^A-Za-z0-9]+", "-", value).strip("-"),
+        re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-"),
+    ]
+    for cand in candidates:
+        if cand and cand != value and _pattern_matches(pattern, cand):
+            return cand
+    return None
+
+
+#: plain-language descriptions of the patterns users meet most, keyed by the exact botocore pattern
+_PATTERN_HINTS: dict[str, str] = {
+    r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*": (
+        "job names take letters, digits, '-', '+' and '.', start with a letter or digit, and cannot "
+        "contain '_' or spaces"
+    ),
+    r"([0-9a-zA-Z][_-]?){1,63}": (
+        "model and deployment names take letters and digits, optionally separated by a single '_' or '-' "
+        "(no '.', no '--', no spaces), at most 63 characters"
+    ),
+    r"([0-9a-zA-Z][_-]?)+": "names take letters and digits, optionally separated by a single '_' or '-' "
+    "(no '.', no '--', no spaces)",
+    r"[a-zA-Z0-9\s._:/=+@-]*": "tags take letters, digits, spaces and _ . : / = + @ - only",
+    r"[a-zA-Z0-9]([-a-zA-Z0-9]{0,254}[a-zA-Z0-9])?": "client request tokens take letters, digits and '-' and "
+    "cannot start or end with '-'",
+    r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+": "pass an IAM role ARN such as "
+    "arn:aws:iam::123456789012:role/BedrockCustomization (see finetune_sdk.backends.bedrock.iam)",
+}
+
+
+def _pattern_matches(pattern: str, value: str) -> bool:
+    try:
+        return compile_java_pattern(pattern).fullmatch(value)
+    except UnsupportedPattern as exc:  # never reject on a pattern we cannot read
+        logger.debug("skipping pattern check: %s", exc)
+        return True
+
+
+def _pattern_message(path: str, value: str, pattern: str) -> str:
+    if pattern.startswith("s3://"):
+        hint = _S3_HINT
+    else:
+        hint = _PATTERN_HINTS.get(pattern, "use only the characters and shape the pattern allows")
+    suggestion = None if pattern.startswith(("s3://", "arn:")) else _suggest(pattern, value)
+    fix = f"Fix: {hint}" + (f", e.g. {suggestion!r}." if suggestion else ".")
+    return f"{path} = {_short(value)} does not match the pattern {pattern!r} required by the API. {fix}"
+
+
+def _length_of(value: Any) -> int | None:
+    if isinstance(value, (str, bytes, bytearray, list, tuple, Mapping)):
+        return len(value)
+    return None
+
+
+class _Walker:
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.problems: list[RequestProblem] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(RequestProblem(field=path or "(request)", message=message))
+
+    def walk(self, shape: Any, value: Any, path: str) -> None:
+        kind = shape.type_name
+        handler = getattr(self, f"_{kind}", None)
+        if handler is not None:
+            handler(shape, value, path)
+
+    # containers
+    def _structure(self, shape: Any, value: Any, path: str) -> None:
+        if getattr(shape, "is_document_type", False) or shape.metadata.get("document"):
+            return  # free-form JSON (additionalModelRequestFields...)
+        if not isinstance(value, Mapping):
+            self.add(
+                path,
+                f"{path or 'the request'} must be a dict (structure {shape.name}), got "
+                f"{type(value).__name__}",
+            )
+            return
+        members = shape.members
+        for key in value:
+            if key not in members:
+                valid = ", ".join(members) or "none"
+                self.add(
+                    _join(path, str(key)),
+                    f"{_join(path, str(key))} is not a member of {shape.name}; "
+                    f"valid members: {valid}. Fix: remove it or correct its spelling.",
+                )
+        if shape.metadata.get("union"):
+            present = [k for k in members if value.get(k) is not None]
+            if len(present) != 1:
+                got = ", ".join(present) if present else "none"
+                self.add(
+                    path,
+                    f"{path or 'the request'} is a union and takes exactly one of "
+                    f"{', '.join(members)}; got {got}. Fix: set exactly one.",
+                )
+        for name in shape.required_members:
+            if value.get(name) is None:
+                self.add(_join(path, name), f"{_join(path, name)} is required by {shape.name}. Fix: set it.")
+        for name, member_shape in members.items():
+            if name in value and value[name] is not None:
+                self.walk(member_shape, value[name], _join(path, name))
+
+    def _list(self, shape: Any, value: Any, path: str) -> None:
+        if not isinstance(value, (list, tuple)):
+            self.add(path, f"{path} must be a list, got {type(value).__name__}")
+            return
+        self._size(shape, len(value), path, "items", value)
+        for i, item in enumerate(value):
+            self.walk(shape.member, item, f"{path}[{i}]")
+
+    def _map(self, shape: Any, value: Any, path: str) -> None:
+        if not isinstance(value, Mapping):
+            self.add(path, f"{path} must be a dict, got {type(value).__name__}")
+            return
+        self._size(shape, len(value), path, "entries", value)
+        for key, item in value.items():
+            self.walk(shape.key, key, f"{path} (key {key!r})")
+            self.walk(shape.value, item, _join(path, str(key)))
+
+    # scalars
+    def _string(self, shape: Any, value: Any, path: str) -> None:
+        if not isinstance(value, str):
+            self.add(
+                path,
+                f"{path} must be a string, got {type(value).__name__} {_short(value)}"
+                + (
+                    " (Bedrock hyperparameters are strings: '2', not 2)"
+                    if path.startswith("hyperParameters")
+                    else ""
+                ),
+            )
+            return
+        enum = shape.enum
+        if enum and value not in enum:
+            self.add(path, f"{path} = {value!r} is not one of {', '.join(enum)}. Fix: use one of them.")
+            return
+        self._size(shape, len(value), path, "characters", value)
+        pattern = shape.metadata.get("pattern")
+        if pattern is not None and not _pattern_matches(pattern, value):
+            self.add(path, _pattern_message(path, value, pattern))
+
+    def _number(self, shape: Any, value: Any, path: str, *, integral: bool) -> None:
+        ok = isinstance(value, int) if integral else isinstance(value, (int, float))
+        if not ok or isinstance(value, bool):
+            want = "an integer" if integral else "a number"
+            self.add(path, f"{path} must be {want}, got {type(value).__name__} {_short(value)}")
+            return
+        if not integral and isinstance(value, float) and not math.isfinite(value):
+            self.add(path, f"{path} = {value!r} is not a finite number")
+            return
+        lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+        if lo is not None and value < lo:
+            self.add(
+                path,
+                f"{path} = {value!r} is below the minimum {lo}. Fix: use a value in "
+                f"[{lo}, {hi if hi is not None else '...'}].",
+            )
+        elif hi is not None and value > hi:
+            self.add(
+                path,
+                f"{path} = {value!r} is above the maximum {hi}. Fix: use a value in "
+                f"[{lo if lo is not None else '...'}, {hi}].",
+            )
+
+    def _integer(self, shape: Any, value: Any, path: str) -> None:
+        self._number(shape, value, path, integral=True)
+
+    _long = _integer
+
+    def _float(self, shape: Any, value: Any, path: str) -> None:
+        self._number(shape, value, path, integral=False)
+
+    _double = _float
+
+    def _boolean(self, shape: Any, value: Any, path: str) -> None:
+        if not isinstance(value, bool):
+            self.add(path, f"{path} must be True or False, got {type(value).__name__} {_short(value)}")
+
+    def _blob(self, shape: Any, value: Any, path: str) -> None:
+        if isinstance(value, (bytes, bytearray)):
+            size = len(value)
+        elif isinstance(value, str):
+            size = len(value.encode("utf-8"))
+        elif hasattr(value, "read"):
+            return  # a stream: its size is not known without reading it
+        else:
+            self.add(path, f"{path} must be bytes, a str or a file object, got {type(value).__name__}")
+            return
+        self._size(shape, size, path, "bytes", None)
+
+    def _timestamp(self, shape: Any, value: Any, path: str) -> None:
+        if not isinstance(value, (_dt.datetime, _dt.date, str, int, float)) or isinstance(value, bool):
+            self.add(path, f"{path} must be a datetime, got {type(value).__name__}")
+
+    def _size(self, shape: Any, size: int, path: str, unit: str, value: Any) -> None:
+        lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+        shown = f" ({_short(value, 60)})" if isinstance(value, str) else ""
+        if lo is not None and size < lo:
+            self.add(path, f"{path} has {size} {unit}{shown}; the API needs at least {lo}. Fix: add to it.")
+        elif hi is not None and size > hi:
+            fix = {"items": "split it or drop some", "entries": "keep fewer entries"}.get(unit, "shorten it")
+            if path.endswith("requestMetadataFilters.equals") or path.endswith(
+                "requestMetadataFilters.notEquals"
+            ):
+                fix = "filter on several keys with andAll/orAll (MetadataFilter.all_of(...)), one key each"
+            self.add(path, f"{path} has {size} {unit}{shown}; the API allows at most {hi}. Fix: {fix}.")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def find_request_problems(service: str, operation: str, params: Mapping[str, Any]) -> list[RequestProblem]:
+    """Every constraint of ``operation``'s input shape that ``params`` breaks (empty for a valid request).
+
+    Checks required members, unknown members, types, enums, min/max lengths, values, list and map sizes,
+    ``pattern`` (Java regex, full match, linear time) and unions (exactly one member set).
+
+    Raises:
+        botocore.exceptions.UnknownServiceError / OperationNotFoundError: no such service or operation.
+    """
+    model = _service_model(service)
+    op = model.operation_model(operation)
+    walker = _Walker(service)
+    if op.input_shape is not None:
+        walker.walk(op.input_shape, params, "")
+    return walker.problems
+
+
+def validate_request(service: str, operation: str, params: Mapping[str, Any]) -> None:
+    """Raise on the first problem :func:`find_request_problems` finds (the message counts the others).
+
+    Raises:
+        RequestValidationError: ``field`` names the member (``jobTags[3].key``); nothing was sent.
+    """
+    problems = find_request_problems(service, operation, params)
+    if not problems:
+        return
+    first = problems[0]
+    message = first.message
+    if len(problems) > 1:
+        others = "; ".join(f"{p.field}" for p in problems[1:6])
+        message += f" ({len(problems) - 1} more problem(s) in this {operation} request: {others})"
+    raise RequestValidationError(message, field=first.field)
+
+
+# --- catalog checks -------------------------------------------------------------------------------------
+_ARN = re.compile(
+    r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):(?P<account>\d*):(?P<resource>[a-z-]+)/(?P<rest>.+)$"
+)
+
+
+def model_id_from_arn(model_id: str) -> tuple[str | None, str]:
+    """``(resource_type, model_part)`` of a Bedrock ARN; ``(None, model_id)`` for anything else.
+
+    For ``custom-model/<base>/<id>`` the model part is the base model id.
+
+    Examples:
+        >>> model_id_from_arn("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0")
+        ('foundation-model', 'amazon.nova-micro-v1:0')
+        >>> model_id_from_arn("arn:aws:bedrock:us-east-1:123456789012:custom-model/"
+        ...                   "amazon.nova-micro-v1:0:128k/ab12cd34ef56")
+        ('custom-model', 'amazon.nova-micro-v1:0:128k')
+    """
+    m = _ARN.match(model_id)
+    if not m:
+        return None, model_id
+    resource, rest = m.group("resource"), m.group("rest")
+    if resource == "custom-model" and "/" in rest:
+        return resource, rest.rsplit("/", 1)[0]
+    return resource, rest
+
+
+def base_model_info(model_id: str) -> BaseModelInfo | None:
+    """The catalog entry behind a model id, a foundation-model / inference-profile ARN or a custom-model ARN.
+
+    ``None`` for ids without one (imported models, provisioned throughput, unknown names). Unlike
+    ``catalog.resolve`` this never matches an ARN's random suffix against catalog fragments.
+    """
+    resource, part = model_id_from_arn(model_id)
+    if resource is not None and resource not in ("foundation-model", "inference-profile", "custom-model"):
+        return None
+    if resource == "custom-model" and part == "imported":
+        return None
+    if resource is None and ("/" in part or not re.match(r"^[a-z0-9-]+\.[a-z0-9.-]+", part)):
+        return None  # a name, path or URI: not a catalog id
+    return catalog.resolve(part)
+
+
+def hyperparameter_schema(base_model: str, kind: JobKind) -> tuple[HyperparameterSpec, ...] | None:
+    """The catalog's hyperparameters for ``base_model`` and ``kind`` (``None``: not checked).
+
+    Distillation has no documented hyperparameters and imports have none, so both give ``None``.
+    """
+    if kind in (JobKind.DISTILLATION, JobKind.IMPORT):
+        return None
+    info = base_model_info(base_model)
+    if info is None or not info.hyperparameters:
+        return None
+    return info.hyperparameters
+
+
+def check_hyperparameters(
+    values: Mapping[str, Any], schema: Sequence[HyperparameterSpec], *, model: str
+) -> None:
+    """Names known and values in range for ``model``.
+
+    Raises:
+        HyperparameterError: the message names the hyperparameter, the range and the default.
+    """
+    by_name = {s.name: s for s in schema}
+    for name, value in values.items():
+        spec = by_name.get(name)
+        if spec is None:
+            raise HyperparameterError(
+                f"hyperparameter {name!r} is not accepted for {model}; valid names: {', '.join(by_name)}. "
+                "Bedrock ignores or rejects unknown names, so fix the spelling or drop it."
+            )
+        number: float | None
+        if isinstance(value, bool):
+            number = None
+        elif isinstance(value, (int, float)):
+            number = float(value)
+        else:
+            try:
+                number = float(str(value))
+            except ValueError:
+                number = None
+        if spec.type in ("int", "float"):
+            if number is None or (spec.type == "int" and not float(number).is_integer()):
+                raise HyperparameterError(
+                    f"hyperparameter {name}={value!r} for {model} must be "
+                    f"{'an integer' if spec.type == 'int' else 'a number'}"
+                    f" in [{_num(spec.min)}, {_num(spec.max)}] (default {spec.default})"
+                )
+            if (spec.min is not None and number < spec.min) or (spec.max is not None and number > spec.max):
+                raise HyperparameterError(
+                    f"hyperparameter {name}={value!r} is out of range for {model}: allowed "
+                    f"[{_num(spec.min)}, {_num(spec.max)}], default {spec.default}. Fix: pick a value in "
+                    f"range."
+                )
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "..."
+    return str(int(value)) if float(value).is_integer() and abs(value) >= 1 else f"{value:g}"
+
+
+def _teacher_key(teacher: str) -> str:
+    resource, part = model_id_from_arn(teacher)
+    return part if resource in ("foundation-model", "inference-profile") else teacher
+
+
+def check_distillation_pair(student: BaseModelInfo, teacher: str) -> None:
+    """The teacher is one the catalog lists for ``student``.
+
+    Raises:
+        ConfigurationError: the message lists the teachers that work for this student.
+    """
+    key = _teacher_key(teacher)
+    if key in student.distillation_teachers:
+        return
+    allowed = ", ".join(student.distillation_teachers) or "none"
+    extra = ""
+    if f"us.{key}" in student.distillation_teachers:
+        extra = f" This teacher needs its inference profile: use 'us.{key}'."
+    raise ConfigurationError(
+        f"{teacher} cannot teach {student.id} in a Bedrock distillation job. Teachers for this student: "
+        f"{allowed}.{extra} Cross-Region teachers must be system inference profiles (us./eu./apac. ids)."
+    )
+
+
+def check_job_spec(spec: JobSpec, *, region: str | None) -> None:
+    """The SDK's catalog checks for one job (the request itself is checked by :func:`validate_request`).
+
+    - the base model supports the customisation type, in this Region;
+    - a distillation teacher is one the catalog pairs with the student;
+    - hyperparameters are known and in range (distillation has no documented ones: they are passed through
+      with a warning).
+
+    Raises:
+        ConfigurationError: unsupported type, Region or teacher.
+        HyperparameterError: unknown name or value out of range.
+    """
+    if spec.kind is JobKind.IMPORT:
+        return
+    info = base_model_info(spec.base_model)
+    if info is None:
+        logger.debug("%s is not in the catalog (a custom model?): catalog checks skipped", spec.base_model)
+        return
+    ctype = CUSTOMIZATION_TYPE[spec.kind]
+    if not info.supports(ctype):  # type: ignore[arg-type]
+        can = [m.id for m in catalog.all_models(customization=ctype)]  # type: ignore[arg-type]
+        raise ConfigurationError(
+            f"{info.id} does not support {ctype} on Bedrock (it supports: "
+            f"{', '.join(info.customizations) or 'no customisation'}). Models that do: "
+            f"{', '.join(can) or 'none'}."
+        )
+    if region and info.regions and region not in info.regions:
+        raise ConfigurationError(
+            f"{info.id} can be customised only in {', '.join(info.regions)}, not {region}. "
+            f"Fix: backends.get('bedrock', region={info.regions[0]!r})."
+        )
+    if spec.kind is JobKind.DISTILLATION:
+        assert spec.teacher is not None  # guaranteed by JobSpec's validator
+        check_distillation_pair(info, spec.teacher.model_id)
+        if spec.hyperparameters:
+            logger.warning(
+                "Bedrock documents no hyperparameters for distillation; %s are sent unchecked",
+                ", ".join(spec.hyperparameters),
+            )
+        return
+    if spec.hyperparameters and info.hyperparameters:
+        check_hyperparameters(spec.hyperparameters, info.hyperparameters, model=info.id)

@@ -1,0 +1,317 @@
+"""IAM helpers for the service roles Bedrock jobs run under.
+
+Bedrock assumes a role you pass as ``roleArn`` to read the data and write the output. These helpers write the
+documented policies with least privilege:
+
+- :func:`trust_policy`: lets ``bedrock.amazonaws.com`` assume the role, only for jobs of one type in your
+  account
+  and Region (``aws:SourceAccount`` + ``aws:SourceArn``, which blocks the confused-deputy problem);
+- :func:`data_access_policy`: read-only on the input objects (listing limited with ``s3:prefix``), write on
+  the
+  output prefix, and optionally KMS keys, the invocation-log prefix and distillation teachers behind
+  cross-Region inference profiles;
+- :func:`create_service_role`: creates (or updates) the role with both policies and returns its ARN.
+
+Examples:
+    >>> policy = trust_policy("123456789012", "us-east-1", "customization")
+    >>> policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    'arn:aws:bedrock:us-east-1:123456789012:model-customization-job/*'
+    >>> data_access_policy(training_uris=["s3://data/train/part.jsonl"], output_uri="s3://out/jobs/")["Statement"][0]["Resource"]
+    ['arn:aws:s3:::data/train/part.jsonl']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from finetune_sdk.errors import ConfigurationError, ResourceConflictError
+
+__all__ = ["JobType", "create_service_role", "data_access_policy", "split_s3_uri", "trust_policy"]
+
+JobType = Literal["customization", "import", "batch", "evaluation"]
+
+_SOURCE_ARN_RESOURCE: dict[str, str] = {
+    "customization": "model-customization-job/*",
+    "import": "model-import-job/*",
+    "batch": "model-invocation-job/*",
+    "evaluation": "evaluation-job/*",
+}
+
+
+def _partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``("bucket", "key/prefix")`` of an ``s3://`` URI.
+
+    Raises:
+        ConfigurationError: not an ``s3://bucket[/key]`` URI.
+
+    Examples:
+        >>> split_s3_uri("s3://my-bucket/data/train.jsonl")
+        ('my-bucket', 'data/train.jsonl')
+    """
+    if not uri.startswith("s3://") or len(uri) <= 5:
+        raise ConfigurationError(f"{uri!r} is not an S3 URI; expected s3://bucket/key")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise ConfigurationError(f"{uri!r} has no bucket name; expected s3://bucket/key")
+    return bucket, key
+
+
+def trust_policy(account_id: str, region: str, job_type: JobType = "customization") -> dict[str, Any]:
+    """The trust policy letting Bedrock assume a role for ``job_type`` jobs in one account and Region.
+
+    Raises:
+        ConfigurationError: ``account_id`` is not 12 digits, or an unknown ``job_type``.
+    """
+    if not re.fullmatch(r"\d{12}", account_id):
+        raise ConfigurationError(f"account_id must be the 12-digit AWS account id, got {account_id!r}")
+    if job_type not in _SOURCE_ARN_RESOURCE:
+        raise ConfigurationError(
+            f"job_type must be one of {', '.join(_SOURCE_ARN_RESOURCE)}, got {job_type!r}"
+        )
+    partition = _partition(region)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "BedrockAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "bedrock.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnEquals": {
+                        "aws:SourceArn": f"arn:{partition}:bedrock:{region}:{account_id}:"
+                        f"{_SOURCE_ARN_RESOURCE[job_type]}"
+                    },
+                },
+            }
+        ],
+    }
+
+
+def _folder(key: str) -> str:
+    """The listing prefix for a key: the key itself for a folder, its parent folder for an object."""
+    if not key or key.endswith("/"):
+        return key
+    return key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+
+
+def _read_statements(uris: Sequence[str], sid: str, partition: str) -> list[dict[str, Any]]:
+    objects: list[str] = []
+    prefixes: dict[str, list[str]] = {}
+    for uri in uris:
+        bucket, key = split_s3_uri(uri)
+        if not key or key.endswith("/"):
+            objects.append(f"arn:{partition}:s3:::{bucket}/{key}*")
+        else:
+            objects.append(f"arn:{partition}:s3:::{bucket}/{key}")
+        prefixes.setdefault(bucket, [])
+        folder = _folder(key)
+        pattern = f"{folder}*"
+        if pattern not in prefixes[bucket]:
+            prefixes[bucket].append(pattern)
+    statements: list[dict[str, Any]] = [
+        {"Sid": f"Read{sid}", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": sorted(set(objects))}
+    ]
+    for i, (bucket, patterns) in enumerate(sorted(prefixes.items())):
+        statement: dict[str, Any] = {
+            "Sid": f"List{sid}{i if len(prefixes) > 1 else ''}",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": f"arn:{partition}:s3:::{bucket}",
+        }
+        if patterns != ["*"]:
+            statement["Condition"] = {"StringLike": {"s3:prefix": patterns}}
+        statements.append(statement)
+    return statements
+
+
+def data_access_policy(
+    *,
+    training_uris: Iterable[str] = (),
+    validation_uris: Iterable[str] = (),
+    output_uri: str | None = None,
+    kms_key_arns: Iterable[str] = (),
+    invocation_log_uri: str | None = None,
+    teacher_inference_profile_arns: Iterable[str] = (),
+    region: str = "us-east-1",
+) -> dict[str, Any]:
+    """A least-privilege permissions policy for a job's service role.
+
+    - ``s3:GetObject`` on each input object (or ``prefix*`` for a folder URI) and ``s3:ListBucket`` on its
+      bucket
+      limited by ``s3:prefix`` to the object's folder;
+    - ``s3:GetObject``, ``s3:PutObject`` on ``<output_uri>*`` and ``s3:ListBucket`` limited to that prefix;
+    - ``kms:Decrypt``, ``kms:GenerateDataKey``, ``kms:DescribeKey``, ``kms:CreateGrant`` on ``kms_key_arns``;
+    - read access to ``invocation_log_uri`` (distillation from invocation logs);
+    - ``bedrock:InvokeModel`` on each teacher inference profile and on the foundation model behind it in every
+      Region the profile routes to (cross-Region distillation teachers).
+
+    Raises:
+        ConfigurationError: a URI is not ``s3://...``, or nothing to grant.
+    """
+    partition = _partition(region)
+    inputs = [*training_uris, *validation_uris]
+    statements: list[dict[str, Any]] = []
+    if inputs:
+        statements += _read_statements(inputs, "InputData", partition)
+    if invocation_log_uri:
+        statements += _read_statements([invocation_log_uri], "InvocationLogs", partition)
+    if output_uri:
+        bucket, key = split_s3_uri(output_uri)
+        prefix = key if not key or key.endswith("/") else key + "/"
+        statements.append(
+            {
+                "Sid": "WriteOutput",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": [f"arn:{partition}:s3:::{bucket}/{prefix}*"],
+            }
+        )
+        list_output: dict[str, Any] = {
+            "Sid": "ListOutput",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": f"arn:{partition}:s3:::{bucket}",
+        }
+        if prefix:
+            list_output["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+        statements.append(list_output)
+    keys = sorted(set(kms_key_arns))
+    if keys:
+        statements.append(
+            {
+                "Sid": "UseKmsKeys",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"],
+                "Resource": keys,
+            }
+        )
+    profiles = sorted(set(teacher_inference_profile_arns))
+    if profiles:
+        resources: list[str] = []
+        for arn in profiles:
+            if ":inference-profile/" not in arn:
+                raise ConfigurationError(
+                    f"{arn!r} is not an inference profile ARN "
+                    f"(arn:aws:bedrock:<region>:<account>:inference-profile/<id>)"
+                )
+            profile_id = arn.rsplit("/", 1)[1]
+            model_id = profile_id.split(".", 1)[1] if profile_id.count(".") >= 2 else profile_id
+            resources += [arn, f"arn:{partition}:bedrock:*::foundation-model/{model_id}"]
+        statements.append(
+            {
+                "Sid": "InvokeTeacher",
+                "Effect": "Allow",
+                "Action": ["bedrock:InvokeModel"],
+                "Resource": resources,
+            }
+        )
+    if not statements:
+        raise ConfigurationError(
+            "data_access_policy() needs at least one URI, key or teacher profile to grant"
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def create_service_role(
+    name: str,
+    *,
+    session: Any = None,
+    job_type: JobType = "customization",
+    account_id: str | None = None,
+    region: str | None = None,
+    training_uris: Iterable[str] = (),
+    validation_uris: Iterable[str] = (),
+    output_uri: str | None = None,
+    kms_key_arns: Iterable[str] = (),
+    invocation_log_uri: str | None = None,
+    teacher_inference_profile_arns: Iterable[str] = (),
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    path: str = "/service-role/",
+) -> str:
+    """Create (or update) a Bedrock service role and return its ARN.
+
+    The role gets :func:`trust_policy` for ``job_type`` and, when any URI, key or teacher is given, an inline
+    policy ``<name>-data-access`` from :func:`data_access_policy`. Running it again updates both policies
+    (idempotent). ``account_id`` defaults to the caller's (``sts:GetCallerIdentity``), ``region`` to the
+    session's. New roles can take a few seconds before Bedrock may assume them.
+
+    Raises:
+        ConfigurationError: no Region, or bad arguments.
+        AccessDeniedError: the caller may not create or update IAM roles.
+    """
+    import boto3
+
+    from finetune_sdk.backends.bedrock.checks import validate_request
+    from finetune_sdk.backends.bedrock.errors import translate_error
+
+    session = session or boto3.Session()
+    region = region or session.region_name
+    if not region:
+        raise ConfigurationError("create_service_role() needs region= (or a session with a Region)")
+
+    def call(client: Any, operation: str, service: str, **params: Any) -> Any:
+        from botocore import xform_name
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        validate_request(service, operation, params)
+        try:
+            return getattr(client, xform_name(operation))(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, operation=f"{service}:{operation}", region=region) from exc
+
+    iam = session.client("iam")
+    if account_id is None:
+        account_id = str(
+            call(session.client("sts", region_name=region), "GetCallerIdentity", "sts")["Account"]
+        )
+    trust = json.dumps(trust_policy(account_id, region, job_type))
+    params: dict[str, Any] = {
+        "RoleName": name,
+        "AssumeRolePolicyDocument": trust,
+        "Path": path,
+        "Description": description or f"Bedrock {job_type} jobs (created by finetune_sdk)",
+    }
+    if tags:
+        params["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+    try:
+        arn = str(call(iam, "CreateRole", "iam", **params)["Role"]["Arn"])
+    except ResourceConflictError as exc:
+        if exc.code != "EntityAlreadyExists":
+            raise
+        arn = str(call(iam, "GetRole", "iam", RoleName=name)["Role"]["Arn"])
+        call(iam, "UpdateAssumeRolePolicy", "iam", RoleName=name, PolicyDocument=trust)
+    training, validation = list(training_uris), list(validation_uris)
+    keys, teachers = list(kms_key_arns), list(teacher_inference_profile_arns)
+    if training or validation or output_uri or keys or invocation_log_uri or teachers:
+        policy = data_access_policy(
+            training_uris=training,
+            validation_uris=validation,
+            output_uri=output_uri,
+            kms_key_arns=keys,
+            invocation_log_uri=invocation_log_uri,
+            teacher_inference_profile_arns=teachers,
+            region=region,
+        )
+        call(
+            iam,
+            "PutRolePolicy",
+            "iam",
+            RoleName=name,
+            PolicyName=f"{name}-data-access"[:128],
+            PolicyDocument=json.dumps(policy),
+        )
+    return arn
