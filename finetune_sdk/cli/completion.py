@@ -76,8 +76,8 @@ complete -o default -F _finetune finetune
 
 def _zsh(parser: argparse.ArgumentParser) -> str:
     return (
-        "#compdef finetune\n# zsh completion for finetune (bash-compatible script)\nautoload -U +X bashcompinit && bashcompinit\n"
-        + _bash(parser)
+        "#compdef finetune\n# zsh completion for finetune (bash-compatible script)\n"
+        "autoload -U +X bashcompinit && bashcompinit\n" + _bash(parser)
     )
 
 
