@@ -1,0 +1,45 @@
+"""``finetune demo``: its task, its command line and its failure exit code (the full run is timed by hand)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from finetune_sdk.cli import demo
+from finetune_sdk.cli.main import build_parser, main
+from finetune_sdk.errors import BackendNotInstalledError
+
+
+def test_the_task_has_one_right_answer_per_prompt() -> None:
+    records = demo.make_task(500, seed=3)
+    prompts = [r.prompt_text for r in records]
+    assert len(set(prompts)) == 500
+    assert demo.make_task(500, seed=3) == records and demo.make_task(5, seed=4) != records[:5]
+    for record in records:
+        y, m, d = re.fullmatch(r"Rewrite (\d{4})-(\d{2})-(\d{2}) as DD/MM/YYYY", record.prompt_text).groups()
+        assert record.reference == record.metadata["answer"] == f"{d}/{m}/{y}"
+
+
+def test_command_line() -> None:
+    args = build_parser().parse_args(["demo", "--quick", "--json", "--seed", "3", "--workdir", "/tmp/x"])
+    assert args.func is demo.run and args.quick and args.json and args.seed == 3 and args.workdir == Path("/tmp/x")
+    assert demo.QUICK.teacher_steps < demo.DemoSettings().teacher_steps
+
+
+def test_a_failed_step_exits_1_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from finetune_sdk.backends.local import _deps
+
+    def missing(what: str, modules: object = None) -> None:
+        raise BackendNotInstalledError("the local backend needs torch to run the demo. Fix: pip install 'x'")
+
+    monkeypatch.setattr(_deps, "require_local_deps", missing)
+    assert main(["demo", "--json", "--workdir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["ok"] is False and "needs torch to run the demo" in summary["error"]
+    assert "The demo failed: BackendNotInstalledError" in captured.err
