@@ -35,8 +35,24 @@ def progress_enabled() -> bool:
 def progress_bar(
     *, total: float | None = None, desc: str = "", unit: str = "it", enabled: bool | None = None, **options: Any
 ) -> Any:
-    """A ``tqdm.auto`` bar, disabled when progress is off. Import of tqdm happens here, not at import time."""
-    from tqdm.auto import tqdm
+    """A ``tqdm.auto`` bar, disabled when progress is off. Import of tqdm happens here, not at import time.
+
+    A disabled bar is a plain ``tqdm`` (no notebook widget is looked for, so no warning about ipywidgets), and
+    in a notebook without ipywidgets the bar falls back to text instead of warning.
+    """
+    import warnings
+
+    from tqdm import TqdmWarning
+    from tqdm.std import tqdm as text_tqdm
 
     show = progress_enabled() if enabled is None else enabled
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show, dynamic_ncols=True, **options)
+    if not show:
+        return text_tqdm(total=total, desc=desc, unit=unit, disable=True, **options)
+    from tqdm.auto import tqdm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TqdmWarning)
+        try:
+            return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, **options)
+        except TqdmWarning:  # notebook front end without ipywidgets
+            return text_tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, **options)

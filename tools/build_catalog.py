@@ -148,7 +148,9 @@ for key, label, hps, train, inp, out, pt, cpt in [
         ("express-v1:0:8k", "Titan Text G1 - Express", TITAN_LE_HP, 0.008, 0.0002, 0.0006, 20.50, True),
         ("lite-v1:0:4k", "Titan Text G1 - Lite", TITAN_LE_HP, 0.0004, 0.00015, 0.0002, 7.10, True),
         ("premier-v1:0:32k", "Titan Text G1 - Premier", TITAN_PREMIER_HP, 0.0025, 0.0005, 0.0015, None, False)]:
-    add(id=f"amazon.titan-text-{key}", runtime_id=f"amazon.titan-text-{key.rsplit(':', 1)[0]}",
+    # On-demand ids: Express and Lite have no version suffix; Premier is "...-premier-v1:0".
+    runtime = f"amazon.titan-text-{key.split(':')[0]}" + (":0" if "premier" in key else "")
+    add(id=f"amazon.titan-text-{key}", runtime_id=runtime,
         name=label, provider="amazon", family="titan-text", regions=["us-east-1", "us-west-2"],
         customizations=["FINE_TUNING"] + (["CONTINUED_PRE_TRAINING"] if cpt else []),
         format="prompt_completion", invoke_body="titan_text",
@@ -160,7 +162,7 @@ for key, label, hps, train, inp, out, pt, cpt in [
 
 for key, label, max_batch, inp, out in [("command-text-v14:7:4k", "Cohere Command", 8, 0.0015, 0.002),
                                         ("command-light-text-v14:7:4k", "Cohere Command Light", 32, 0.0003, 0.0006)]:
-    add(id=f"cohere.{key}", runtime_id=f"cohere.{key.rsplit(':', 1)[0]}", name=label, provider="cohere",
+    add(id=f"cohere.{key}", runtime_id=f"cohere.{key.split(':')[0]}", name=label, provider="cohere",
         family="cohere-command", regions=["us-east-1"], customizations=["FINE_TUNING"], format="prompt_completion",
         invoke_body="cohere_command",
         limits=limits(max_train_records=10000, max_validation_records=1000, max_input_tokens=4096,

@@ -775,8 +775,8 @@ class Distiller:
             A :class:`DistillationResult`.
 
         Raises:
-            Everything :meth:`generate`, :meth:`filter`, :meth:`train` and ``Job.wait`` raise; a failed stage
-            leaves the earlier ones finished, so fixing the cause and rerunning continues from there.
+            FinetuneError: whatever :meth:`generate`, :meth:`filter`, :meth:`train` and ``Job.wait`` raise. A
+                failed stage leaves the earlier ones finished, so fixing the cause and rerunning continues there.
         """
         from finetune_sdk.data.logs import read_invocation_logs
         from finetune_sdk.jobs import Job

@@ -189,9 +189,9 @@ class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
         session: a ``boto3.Session`` (profile, credentials); every client is created from it, lazily.
         role_arn: default service role for jobs (a spec's ``role_arn`` wins).
         output_uri: default ``s3://`` prefix for job output, staged data and batch files.
-        endpoint_url / runtime_endpoint_url / s3_endpoint_url: endpoints of the ``bedrock``,
-        ``bedrock-runtime``
-            and ``s3`` clients (VPC endpoints, emulators).
+        endpoint_url: endpoint of the ``bedrock`` client (VPC endpoints, emulators).
+        runtime_endpoint_url: endpoint of the ``bedrock-runtime`` client.
+        s3_endpoint_url: endpoint of the ``s3`` client (staged data, metrics, batch files).
         clock: time source for retries and polling (``finetune_sdk.testing.FakeClock`` in tests).
         max_attempts: attempts per request for throttling, 5xx answers and dropped connections.
         invoke_throttle_attempts: attempts of a throttled inference call before ``ThrottlingError`` is raised
