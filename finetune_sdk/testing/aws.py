@@ -771,7 +771,7 @@ class AwsEmulation:
 
         all_headers = HeadersDict({"Date": "Wed, 01 Jan 2025 00:00:00 GMT", "Content-Length": str(len(body))})
         all_headers.update(headers)
-        return AWSResponse(str(request.url), status, all_headers, _RawBody(body))
+        return AWSResponse(str(request.url), status, all_headers, _RawBody(body))  # type: ignore[arg-type]
 
     def _error(
         self, request: Any, service: str, code: str, message: str, request_id: str, status: int | None = None

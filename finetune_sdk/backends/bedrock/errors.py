@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from finetune_sdk.errors import (
@@ -254,8 +255,9 @@ def translate_error(
     if isinstance(exc, ClientError):
         code = error_code(exc) or "Unknown"
         message = _normalise(service_message(exc))
-        response = exc.response or {}
-        request_id = (response.get("ResponseMetadata") or {}).get("RequestId") or None
+        response: Mapping[str, Any] = exc.response or {}
+        metadata: Mapping[str, Any] = response.get("ResponseMetadata") or {}
+        request_id = metadata.get("RequestId") or None
         cls = _CLASS_BY_CODE.get(code)
         if cls is None:
             kind = classify_retry(exc)
