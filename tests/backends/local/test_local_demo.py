@@ -32,6 +32,10 @@ def test_command_line() -> None:
 def test_a_failed_step_exits_1_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Import the modules that bind require_local_deps by name *before* patching it, so the fake cannot leak
+    # into them (and into every later test) through a first import that happens during this test.
+    import finetune_sdk.backends.local._backend
+    import finetune_sdk.backends.local.tiny  # noqa: F401
     from finetune_sdk.backends.local import _deps
 
     def missing(what: str, modules: object = None) -> None:
