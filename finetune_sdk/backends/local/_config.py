@@ -29,7 +29,11 @@ from finetune_sdk.catalog import HyperparameterSpec
 from finetune_sdk.errors import HyperparameterError
 from finetune_sdk.hyperparameters import validate_hyperparameters
 
-__all__ = ["METHODS", "PRECISIONS", "TrainConfig", "resolve_config", "schema"]
+__all__ = ["METHODS", "PRECISIONS", "SUPPORTS_DISTRIBUTED", "TrainConfig", "resolve_config", "schema"]
+
+#: the trainer runs under ``torchrun`` (one rank per process: sharded data, DDP, rank 0 writes the run
+#: folder); the SageMaker backend reads this before launching multi-instance / multi-GPU jobs
+SUPPORTS_DISTRIBUTED = True
 
 METHODS = ("lora", "full")
 PRECISIONS = ("auto", "bf16", "fp32")

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from finetune_sdk.backends.base import JobKind
 from finetune_sdk.backends.local._config import TrainConfig
+from finetune_sdk.backends.local._dist import DistContext, shard_indices
 from finetune_sdk.backends.local._encode import (
     IGNORE_INDEX,
     Example,
@@ -256,6 +257,10 @@ class Trainer:
         run: the run folder for checkpoints (``None``: no checkpoints, e.g. in the benchmark).
         hooks: status, metrics and stop requests.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None`` for automatic.
+        dist: this process's place in a ``torchrun`` launch whose process group is already initialised
+            (``None`` or one process: the single-process path). Each rank then trains on its shard of every
+            epoch through ``DistributedDataParallel``; only rank 0 writes checkpoints (give the other ranks
+            hooks that write nothing); stop and early-stopping decisions come from rank 0.
     """
 
     def __init__(
@@ -269,7 +274,9 @@ class Trainer:
         run: RunDir | None = None,
         hooks: TrainerHooks | None = None,
         device: str | None = None,
+        dist: DistContext | None = None,
     ) -> None:
+        self.dist = dist or DistContext()
         self.base_model = base_model
         self.kind = kind
         self.config = config
@@ -283,11 +290,25 @@ class Trainer:
         self.model, self.save_dtype = self._load_model()
         self.n_params = sum(p.numel() for p in self.model.parameters())
         threads = cpu_threads_for(self.n_params) if self.device.type == "cpu" else None
+        if threads is not None and self.dist.enabled:
+            threads = max(1, threads // self.dist.local_world_size) if threads > 1 else threads
         if threads is not None:
             torch.set_num_threads(threads)  # the worker is its own process: this affects only this run
         self.forward_model: Any = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # DDP copies rank 0's weights (and LoRA initialisation) to every rank. Buffers (rotary
+            # frequencies) are constants, so they are not re-broadcast at every forward.
+            self.forward_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                broadcast_buffers=False)
+            if self.dist.rank:
+                torch.manual_seed(config.seed + 7919 * self.dist.rank)  # dropout differs across ranks
         if config.torch_compile:
-            self.forward_model = torch.compile(self.model)
+            self.forward_model = torch.compile(self.forward_model)
+        # Validation runs on each rank's share without DDP (no collectives inside the forward).
+        self.eval_model: Any = self.model if self.dist.enabled else self.forward_model
         self.train_set = encode_records(self.tokenizer, train_records, max_length=self.max_length,
                                         train_on_inputs=config.train_on_inputs, packing=config.packing)
         if not self.train_set.examples:
@@ -298,6 +319,8 @@ class Trainer:
         self.validation_set = encode_records(self.tokenizer, validation_records, max_length=self.max_length,
                                              train_on_inputs=config.train_on_inputs, packing=False)
         n = len(self.train_set.examples)
+        if self.dist.enabled:
+            n = math.ceil(n / self.dist.world_size)  # each rank's shard (see _dist.shard_indices)
         self.micro_batches_per_epoch = math.ceil(n / config.batch_size)
         self.steps_per_epoch = math.ceil(self.micro_batches_per_epoch / config.gradient_accumulation_steps)
         total = self.steps_per_epoch * config.epochs
@@ -391,6 +414,8 @@ class Trainer:
         while step < self.total_steps:
             epoch, offset = divmod(step, self.steps_per_epoch)
             order = self.epoch_order(epoch)
+            if self.dist.enabled:
+                order = shard_indices(order, rank=self.dist.rank, world_size=self.dist.world_size)
             micro = [order[i : i + bs] for i in range(0, len(order), bs)]
             for k in range(offset, self.steps_per_epoch):
                 if step >= self.total_steps:
@@ -404,6 +429,28 @@ class Trainer:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    # --- distributed helpers (no-ops in a single process) ------------------------------------------------
+    def _sum_across_ranks(self, values: Sequence[float]) -> list[float]:
+        """``values`` summed over every rank (float64, one collective)."""
+        import torch.distributed as dist
+
+        t = torch.tensor(list(values), dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return [float(v) for v in t.tolist()]
+
+    def _from_main(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (the flag itself in a single process)."""
+        if not self.dist.enabled:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=self.device)
+        dist.broadcast(t, src=0)
+        return bool(t.item())
+
+    def _should_stop(self) -> bool:
+        return self._from_main(self.hooks.should_stop())
 
     def train(self) -> TrainResult:
         """Run (or resume) training to the end, early stopping, or a stop request."""
@@ -422,19 +469,31 @@ class Trainer:
         window_start = time.perf_counter()
         last_logged_step = pos.step
         outcome: Literal["completed", "early_stopped", "stopped"] = "completed"
-        if self.hooks.should_stop():
+        if self._should_stop():
             return self._stop()
         self.model.train()
+        distributed = self.dist.enabled
         for _epoch, micro_batches in self._step_groups(pos.step):
             step_tokens = sum(b.n_label_tokens for b in micro_batches)
+            seq_tokens = sum(b.n_tokens for b in micro_batches)
+            scale = 1.0
+            if distributed:
+                # DDP averages gradients over ranks: scaling each rank's summed loss by world / (label tokens
+                # of all ranks) makes the step the token-weighted mean over the global batch.
+                step_tokens, seq_tokens = (int(v) for v in self._sum_across_ranks([step_tokens, seq_tokens]))
+                scale = float(self.dist.world_size)
             denom = max(step_tokens, 1)
-            for batch in micro_batches:
+            for k, batch in enumerate(micro_batches):
                 batch = batch.to(self.device)
-                with self._autocast():
-                    logits = self.forward_model(**batch.model_inputs(), use_cache=False).logits
-                loss_sum = token_loss_sum(logits, batch.targets)
-                scaled: Any = loss_sum / denom
-                scaled.backward()
+                sync: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+                if distributed and k < len(micro_batches) - 1:
+                    sync = self.forward_model.no_sync()  # all-reduce once per optimizer step
+                with sync:
+                    with self._autocast():
+                        logits = self.forward_model(**batch.model_inputs(), use_cache=False).logits
+                    loss_sum = token_loss_sum(logits, batch.targets)
+                    scaled: Any = loss_sum * scale / denom if distributed else loss_sum / denom
+                    scaled.backward()
                 window_loss += loss_sum.detach()
                 del logits, loss_sum
             if cfg.max_grad_norm > 0:
@@ -443,14 +502,16 @@ class Trainer:
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             pos.step += 1
-            seq_tokens = sum(b.n_tokens for b in micro_batches)
             pos.tokens_seen += seq_tokens
             window_tokens += step_tokens
             window_seq_tokens += seq_tokens
             epoch_float = round(pos.step / self.steps_per_epoch, 6)
             row: dict[str, float | int | None] = {}
             if pos.step % cfg.log_every_steps == 0 or pos.step == self.total_steps:
-                train_loss = float(window_loss.item()) / max(window_tokens, 1)
+                window_sum = float(window_loss.item())
+                if distributed:
+                    window_sum = self._sum_across_ranks([window_sum])[0]
+                train_loss = window_sum / max(window_tokens, 1)
                 elapsed = time.perf_counter() - window_start
                 pos.train_seconds += elapsed
                 pos.last_training = train_loss
@@ -470,7 +531,7 @@ class Trainer:
                 pos.last_validation = val
                 row.update(step=pos.step, epoch=epoch_float, validation_loss=round(val, 6))
                 self.hooks.on_status(validation_loss=row["validation_loss"])
-                if self._early_stop(val):
+                if self._from_main(self._early_stop(val)):
                     outcome = "early_stopped"
             if row:
                 loss_for_ppl = row.get("training_loss")
@@ -480,12 +541,12 @@ class Trainer:
                 self.hooks.on_metrics(row)
             self.hooks.on_status(step=pos.step, epoch=epoch_float, tokens_seen=pos.tokens_seen)
             self.hooks.on_step_end(pos.step)
-            if self.run is not None and cfg.save_every_steps and pos.step % cfg.save_every_steps == 0 \
-                    and pos.step < self.total_steps:
+            if self.run is not None and self.dist.is_main and cfg.save_every_steps \
+                    and pos.step % cfg.save_every_steps == 0 and pos.step < self.total_steps:
                 self.save_checkpoint()
             if outcome == "early_stopped":
                 break
-            if self.hooks.should_stop() and pos.step < self.total_steps:
+            if pos.step < self.total_steps and self._should_stop():
                 return self._stop()
         if pos.step > last_logged_step:
             pos.train_seconds += time.perf_counter() - window_start
@@ -499,7 +560,7 @@ class Trainer:
                            train_seconds=pos.train_seconds, resumed_from_step=self.resumed_from_step)
 
     def _stop(self) -> TrainResult:
-        if self.run is not None and self.position.step > 0:
+        if self.run is not None and self.dist.is_main and self.position.step > 0:
             latest = self.run.latest_checkpoint()
             if latest is None or latest[0] != self.position.step:
                 self.save_checkpoint()
@@ -517,22 +578,27 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Token-weighted mean loss over the validation set."""
+        """Token-weighted mean loss over the validation set (over all ranks' shares when distributed)."""
         self.model.eval()
         pad = int(self.tokenizer.pad_token_id)
         total = torch.zeros((), device=self.device, dtype=torch.float64)
         count = 0
         examples = self.validation_set.examples
+        if self.dist.enabled:
+            examples = examples[self.dist.rank :: self.dist.world_size]  # disjoint, no padding
         bs = self.config.batch_size
         try:
             for i in range(0, len(examples), bs):
                 batch = collate(examples[i : i + bs], pad).to(self.device)
                 with self._autocast():
-                    logits = self.forward_model(**batch.model_inputs(), use_cache=False).logits
+                    logits = self.eval_model(**batch.model_inputs(), use_cache=False).logits
                 total += token_loss_sum(logits, batch.targets).double()
                 count += batch.n_label_tokens
         finally:
             self.model.train()
+        if self.dist.enabled:
+            summed, count_all = self._sum_across_ranks([float(total.item()), float(count)])
+            return summed / max(count_all, 1.0)
         return float(total.item()) / max(count, 1)
 
     # --- checkpoints -----------------------------------------------------------------------------------
@@ -575,13 +641,61 @@ class Trainer:
     def _maybe_resume(self) -> None:
         assert self.run is not None
         latest = self.run.latest_checkpoint()
+        if self.dist.enabled:
+            latest = self._main_checkpoint(latest)
         if latest is None:
             return
         step, path = latest
         self.load_checkpoint(path)
-        self.run.truncate_metrics_after(step)
+        if self.dist.is_main:
+            self.run.truncate_metrics_after(step)
+        if self.dist.enabled:
+            self._check_replicas(step)
+        if self.dist.rank:
+            torch.manual_seed(self.config.seed + 7919 * self.dist.rank + step)  # rank 0's RNG was saved
         self.resumed_from_step = step
         logger.info("resumed from checkpoint step %d", step)
+
+    def _main_checkpoint(self, local: tuple[int, Path] | None) -> tuple[int, Path] | None:
+        """Rank 0's latest checkpoint, checked to be readable on every rank.
+
+        Raises:
+            RuntimeError: some rank cannot see that checkpoint (its run folder is not shared with rank 0's).
+        """
+        import torch.distributed as dist
+
+        assert self.run is not None
+        t = torch.tensor([local[0] if local is not None else -1], dtype=torch.int64, device=self.device)
+        dist.broadcast(t, src=0)
+        step = int(t.item())
+        if step < 0:
+            return None
+        path = self.run.checkpoint_path(step)
+        missing = self._sum_across_ranks([0.0 if (path / _STATE_FILE).is_file() else 1.0])[0]
+        if missing:
+            raise RuntimeError(
+                f"rank 0 resumes from checkpoint step {step}, but {int(missing)} rank(s) cannot read {path}; "
+                "give every node the same run folder (a shared file system or synced checkpoints)"
+            )
+        return step, path
+
+    def _check_replicas(self, step: int) -> None:
+        """Check that every rank holds rank 0's trained weights after loading a checkpoint.
+
+        Raises:
+            RuntimeError: some rank's weights differ from rank 0's.
+        """
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            local = sum((float(p.detach().double().abs().sum()) for p in self.params), 0.0)
+        mine = torch.tensor([local, float(self.position.step)], dtype=torch.float64, device=self.device)
+        main = mine.clone()
+        dist.broadcast(main, src=0)
+        bad = self._sum_across_ranks([0.0 if torch.equal(mine, main) else 1.0])[0]
+        if bad:
+            raise RuntimeError(f"after resuming from step {step}, {int(bad)} rank(s) hold weights that differ "
+                               "from rank 0's; the run folders of the ranks are out of sync")
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore weights, optimizer, scheduler, RNG and position from a checkpoint folder.

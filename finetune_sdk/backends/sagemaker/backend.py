@@ -6,8 +6,8 @@ Two ways to train (``SageMakerOptions(mode=...)``):
   trained by JumpStart's own script. Image, script, base weights, defaults, supported instances and the gated
   flag come from the model's hub document (``DescribeHubContent``); the EULA must be accepted explicitly.
 - **script**: the SDK's own trainer (the local backend's worker) in a PyTorch training container, managed spot
-  and S3 checkpoints on request; ``torchrun`` across instances and GPUs once the trainer supports distributed
-  training (``finetune_sdk.backends.local._config.SUPPORTS_DISTRIBUTED``; until then multi-process jobs are
+  and S3 checkpoints on request; ``torchrun`` across instances and GPUs (the trainer shards the data and uses
+  DDP; ``finetune_sdk.backends.local._config.SUPPORTS_DISTRIBUTED``, without which multi-process jobs are
   refused at submit). Verified as request shape and command construction only; it has not run on SageMaker.
 
 Jobs, endpoints and errors follow the common protocol: ``TrainingJobStatus`` maps to ``JobStatus``,

@@ -375,7 +375,7 @@ def test_list_jobs_newest_first_with_filters(
     assert [j.id for j in Job.list(backend=backend, limit=1)] == [newer.id]
 
 
-def test_multi_process_script_jobs_wait_for_a_distributed_trainer(
+def test_multi_process_script_jobs_are_submitted_with_the_distributed_trainer(
     backend: SageMakerBackend, emulation: SageMakerEmulation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from finetune_sdk.backends.local import _config
@@ -392,9 +392,15 @@ def test_multi_process_script_jobs_wait_for_a_distributed_trainer(
         ),
     )
     assert backend.training_request(spec)["ResourceConfig"]["InstanceCount"] == 2  # the dry run shows it
-    monkeypatch.delattr(_config, "SUPPORTS_DISTRIBUTED", raising=False)
+    # an SDK whose trainer runs one process (no SUPPORTS_DISTRIBUTED) still refuses, submitting nothing
+    monkeypatch.delattr(_config, "SUPPORTS_DISTRIBUTED")
     with pytest.raises(ConfigurationError, match="runs one process"):
         backend.submit_job(spec)
     assert emulation.calls("CreateTrainingJob") == []
-    monkeypatch.setattr(_config, "SUPPORTS_DISTRIBUTED", True, raising=False)
-    assert backend.submit_job(spec).status is JobStatus.RUNNING
+    monkeypatch.undo()
+    # this trainer runs under torchrun: the 2-instance job is submitted as it is
+    assert _config.SUPPORTS_DISTRIBUTED is True
+    job = backend.submit_job(spec)
+    assert job.status is JobStatus.RUNNING
+    [call] = emulation.calls("CreateTrainingJob")
+    assert call["ResourceConfig"]["InstanceCount"] == 2

@@ -73,6 +73,14 @@ def test_process_plan_refuses_what_a_single_process_trainer_cannot_do() -> None:
     assert sm_entry.processes_per_host("auto", 0) == 1
 
 
+def test_this_trainer_runs_multi_instance_multi_gpu_jobs() -> None:
+    assert sm_entry.trainer_is_distributed() is True
+    distributed = sm_entry.trainer_is_distributed()
+    assert sm_entry.plan_processes(["algo-1", "algo-2"], "auto", 4, distributed=distributed) == 4
+    assert sm_entry.plan_processes(["algo-1", "algo-2"], "auto", 0, distributed=distributed) == 1
+    assert sm_entry.plan_processes(["algo-1"], 2, 0, distributed=distributed) == 2
+
+
 def test_run_folder_is_a_local_backend_run(tmp_path: Path) -> None:
     channel = tmp_path / "training"
     channel.mkdir()
