@@ -140,12 +140,12 @@ def _invoke(aws: AwsEmulation, model_id: str, body: dict[str, Any]) -> tuple[dic
             lambda out: out["output"]["message"]["content"][0]["text"],
         ),
         (
-            "amazon.titan-text-express-v1:0",
+            "amazon.titan-text-express-v1",
             {"inputText": "What is 2+2?", "textGenerationConfig": {"maxTokenCount": 50}},
             lambda out: out["results"][0]["outputText"],
         ),
         (
-            "cohere.command-text-v14:7",
+            "cohere.command-text-v14",
             {"prompt": "What is 2+2?", "max_tokens": 50},
             lambda out: out["generations"][0]["text"],
         ),

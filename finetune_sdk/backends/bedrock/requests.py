@@ -125,7 +125,9 @@ def _customization_base(base_model: str) -> str:
     if base_model.startswith("arn:"):
         return base_model
     info = _resolve_catalog(base_model)
-    if info is not None and base_model in (info.id, info.runtime_id, info.runtime_id.removeprefix("us.")):
+    # the catalog id, the on-demand id, or the foundation-model id without its context suffix ("...-v1:0")
+    aliases = (info.id, info.runtime_id, info.runtime_id.removeprefix("us."), info.id.rsplit(":", 1)[0]) if info else ()
+    if info is not None and base_model in aliases:
         return info.id
     return base_model
 
