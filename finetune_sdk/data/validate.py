@@ -820,7 +820,23 @@ def validate_objects(
         ConfigurationError: ``format`` is not a known format name.
     """
     info = resolve_model(model)
-    v = StreamValidator(
+    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule)
+    numbers = iter(lines) if lines is not None else None
+    for i, obj in enumerate(objects, 1):
+        v.feed_object(next(numbers, i) if numbers is not None else i, obj)
+    return v.finish()
+
+
+def _in_memory_validator(
+    info: BaseModelInfo | None,
+    format: str | None,
+    token_counter: TokenCounter | None,
+    role: Role,
+    source: str | None,
+    max_issues_per_rule: int,
+) -> StreamValidator:
+    """A validator for objects or records held in memory: file sizes are counted only when the model limits them."""
+    return StreamValidator(
         model=info,
         format=format,
         token_counter=token_counter,
@@ -828,14 +844,8 @@ def validate_objects(
         source=source,
         dataset_bucket=dataset_bucket(source),
         max_issues_per_rule=max_issues_per_rule,
-        count_bytes=bool(
-            info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)
-        ),
+        count_bytes=bool(info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)),
     )
-    numbers = iter(lines) if lines is not None else None
-    for i, obj in enumerate(objects, 1):
-        v.feed_object(next(numbers, i) if numbers is not None else i, obj)
-    return v.finish()
 
 
 def validate_records(
@@ -859,18 +869,7 @@ def validate_records(
     """
     info = resolve_model(model)
     accepted = _accepted_formats(info) if info is not None else ()
-    v = StreamValidator(
-        model=info,
-        format=format,
-        token_counter=token_counter,
-        role=role,
-        source=source,
-        dataset_bucket=dataset_bucket(source),
-        max_issues_per_rule=max_issues_per_rule,
-        count_bytes=bool(
-            info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)
-        ),
-    )
+    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule)
     converters: dict[str, Converter] = {}
     for i, record in enumerate(records, 1):
         if format is not None:

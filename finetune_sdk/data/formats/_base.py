@@ -34,6 +34,7 @@ __all__ = [
     "scan_text",
     "text_part",
     "to_issue",
+    "unknown_message_keys",
 ]
 
 #: (path, rule, message, hint, severity or None for the rule's default)
@@ -47,6 +48,20 @@ CONVERT_HINT = "convert with Dataset.convert({fmt!r}) or `finetune data convert 
 def problem(path: str, rule: str, message: str, hint: str = "", severity: Severity | None = None) -> Problem:
     """A problem tuple (cheap to build; becomes an :class:`Issue` once the line number is known)."""
     return (path, rule, message, hint, severity)
+
+
+def unknown_message_keys(message: Mapping[str, Any], index: int) -> list[Problem]:
+    """``schema.unknown_key`` problems for the keys of message ``index`` other than ``role`` and ``content``."""
+    return [
+        problem(
+            f"messages[{index}].{key}",
+            "schema.unknown_key",
+            f"message {index} has a key {key!r} the format does not define",
+            "remove it; Bedrock reads only role and content",
+        )
+        for key in message
+        if key != "role" and key != "content"
+    ]
 
 
 def to_issue(line: int | None, p: Problem, source: str | None = None) -> Issue:

@@ -36,6 +36,7 @@ from finetune_sdk.data.formats._base import (
     problem,
     text_part,
     text_record_loss,
+    unknown_message_keys,
 )
 from finetune_sdk.data.records import MediaPart, Record, TextPart, TextRecord
 from finetune_sdk.data.report import Issue
@@ -307,16 +308,7 @@ def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
         if role == "user":
             last_user = len(texts)
         if len(m) > 2:
-            for key in m:
-                if key != "role" and key != "content":
-                    problems.append(
-                        problem(
-                            f"messages[{i}].{key}",
-                            "schema.unknown_key",
-                            f"message {i} has a key {key!r} the format does not define",
-                            "remove it; Bedrock reads only role and content",
-                        )
-                    )
+            problems.extend(unknown_message_keys(m, i))
     if len(roles) == len(msgs):
         problems.extend(order_problems(roles, lambda k: f"messages[{k}].role"))
     if not sound:
