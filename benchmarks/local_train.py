@@ -1,6 +1,6 @@
 """Training throughput of the local backend's trainer against a plain PyTorch / Hugging Face loop.
 
-Both loops train the same model (built offline by ``finetune_sdk.backends.local.tiny``), from the same
+Both loops train the same model (built offline by ``finetune_sdk.training.tiny``), from the same
 initial weights, on the same packed token blocks in the same order, with the same settings: AdamW, linear
 warmup/decay, gradient clipping, batch size and sequence length, bf16 autocast on GPUs that support it, TF32
 matmuls, the same CPU thread count, and optionally ``torch.compile`` for both. The baseline is what a user
@@ -45,10 +45,11 @@ from typing import Any
 import torch
 
 from finetune_sdk.backends.base import JobKind
-from finetune_sdk.backends.local._config import resolve_config
-from finetune_sdk.backends.local._threads import cpu_threads_for
-from finetune_sdk.backends.local.tiny import build_tiny_model, parameter_count, preset_config
-from finetune_sdk.backends.local.trainer import (
+from finetune_sdk.data.records import TextRecord
+from finetune_sdk.training._config import resolve_config
+from finetune_sdk.training._threads import cpu_threads_for
+from finetune_sdk.training.tiny import build_tiny_model, parameter_count, preset_config
+from finetune_sdk.training.trainer import (
     Batch,
     NullHooks,
     Trainer,
@@ -58,7 +59,6 @@ from finetune_sdk.backends.local.trainer import (
     configure_backends,
     pick_device,
 )
-from finetune_sdk.data.records import TextRecord
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0}
 WORDS = ("model", "data", "token", "train", "loss", "layer", "batch", "step", "grad", "weight", "scale",

@@ -186,7 +186,7 @@ def _metrics() -> str:
 
 def _local_hyperparameters() -> str:
     from finetune_sdk.backends.base import JobKind
-    from finetune_sdk.backends.local._config import schema
+    from finetune_sdk.training._config import schema
 
     cpt = {s.name: s.default for s in schema(JobKind.CONTINUED_PRE_TRAINING)}
     lines = ["| name | type | range | default | what it does |", "|---|---|---|---|---|"]

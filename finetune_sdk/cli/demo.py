@@ -179,13 +179,13 @@ def _run(args: argparse.Namespace, out: _Out, summary: dict[str, Any]) -> int:
     from finetune_sdk._progress import progress_enabled
     from finetune_sdk.backends.base import InferenceConfig
     from finetune_sdk.backends.local import LocalBackend
-    from finetune_sdk.backends.local._deps import require_local_deps
-    from finetune_sdk.backends.local.tiny import build_tiny_model
     from finetune_sdk.data.dataset import Dataset
     from finetune_sdk.distillation import Distiller
     from finetune_sdk.evaluation import Evaluator
     from finetune_sdk.jobs import Job
     from finetune_sdk.models import Model
+    from finetune_sdk.training._deps import require_local_deps
+    from finetune_sdk.training.tiny import build_tiny_model
 
     settings = QUICK if args.quick else DemoSettings()
     seed = int(args.seed)

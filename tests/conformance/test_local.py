@@ -20,9 +20,9 @@ import pytest
 
 from finetune_sdk.backends.base import JobKind, JobSpec
 from finetune_sdk.backends.local import LocalBackend
-from finetune_sdk.backends.local._records_io import write_records
 from finetune_sdk.data.records import Conversation, TextRecord
 from finetune_sdk.testing.conformance import Advance, BackendConformance, FailJob, JobSpecFactory
+from finetune_sdk.training._records_io import write_records
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -39,7 +39,7 @@ _HYPERPARAMETERS: dict[str, int | float | bool | str] = {
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from finetune_sdk.backends.local.tiny import build_tiny_model
+    from finetune_sdk.training.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", hidden_size=32, layers=1, heads=2, seed=0)
 

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 from finetune_sdk.backends.local._backend import LocalBackend, default_root
 
 if TYPE_CHECKING:
-    from finetune_sdk.backends.local.tiny import build_tiny_model
+    from finetune_sdk.training.tiny import build_tiny_model
 
 __all__ = ["LocalBackend", "build_tiny_model", "default_root"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "build_tiny_model":  # tiny.py is light too, but keep the registry's import minimal
-        from finetune_sdk.backends.local.tiny import build_tiny_model
+        from finetune_sdk.training.tiny import build_tiny_model
 
         return build_tiny_model
     raise AttributeError(f"module 'finetune_sdk.backends.local' has no attribute {name!r}")

@@ -34,10 +34,6 @@ from finetune_sdk.backends.base import (
     MetricPoint,
     ModelRecord,
 )
-from finetune_sdk.backends.local._config import resolve_config, schema
-from finetune_sdk.backends.local._deps import INFERENCE_DEPS, require_local_deps
-from finetune_sdk.backends.local._records_io import to_canonical, write_records
-from finetune_sdk.backends.local._run import RunDir, RunState, iter_runs, utcnow
 from finetune_sdk.catalog import HyperparameterSpec
 from finetune_sdk.errors import (
     ConfigurationError,
@@ -46,6 +42,10 @@ from finetune_sdk.errors import (
     ServiceValidationError,
     UnsupportedOperationError,
 )
+from finetune_sdk.training._config import resolve_config, schema
+from finetune_sdk.training._deps import INFERENCE_DEPS, require_local_deps
+from finetune_sdk.training._records_io import to_canonical, write_records
+from finetune_sdk.training._run import RunDir, RunState, iter_runs, utcnow
 
 if TYPE_CHECKING:
     from finetune_sdk.data.dataset import Dataset
@@ -55,7 +55,7 @@ __all__ = ["LocalBackend", "default_root"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _MODEL_PREFIX = "model-"
-_WORKER_MODULE = "finetune_sdk.backends.local.worker"
+_WORKER_MODULE = "finetune_sdk.training.worker"
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps|auto)$")
 
 #: worker processes started by this process, by pid, so exited ones can be reaped (else they stay zombies)
@@ -120,7 +120,7 @@ class LocalBackend(Backend, CanInvoke):
     """Fine-tuning, continued pre-training and inference of Hugging Face causal LMs on this machine.
 
     Each job is a folder under ``root`` and a detached worker process
-    (``python -m finetune_sdk.backends.local.worker``); the folder holds everything, so a job survives the
+    (``python -m finetune_sdk.training.worker``); the folder holds everything, so a job survives the
     process that submitted it. Runs are idempotent: the run id comes from the spec's client token, so
     submitting the same spec again returns the same run, and restarts it from its last checkpoint if its
     worker died. Outputs are Hugging Face folders that Amazon Bedrock Custom Model Import accepts.
@@ -259,7 +259,7 @@ class LocalBackend(Backend, CanInvoke):
             if not _is_model_folder(base):
                 raise ConfigurationError(
                     f"base_model {spec.base_model!r} is a folder without config.json; pass a Hugging Face "
-                    "model folder (e.g. from finetune_sdk.backends.local.tiny.build_tiny_model) or a hub id"
+                    "model folder (e.g. from finetune_sdk.training.tiny.build_tiny_model) or a hub id"
                 )
         elif not _HUB_ID.match(spec.base_model):
             raise ConfigurationError(

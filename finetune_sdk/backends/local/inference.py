@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from finetune_sdk.backends.base import InferenceConfig
-from finetune_sdk.backends.local._encode import ensure_chat_template, render_prompt
-from finetune_sdk.backends.local._threads import cpu_threads_for
 from finetune_sdk.data.records import Turn
+from finetune_sdk.training._encode import ensure_chat_template, render_prompt
+from finetune_sdk.training._threads import cpu_threads_for
 
 __all__ = ["CACHE_SIZE", "MAX_BATCH", "Generation", "LoadedModel", "evict", "generate", "load"]
 

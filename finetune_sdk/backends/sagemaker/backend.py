@@ -7,7 +7,7 @@ Two ways to train (``SageMakerOptions(mode=...)``):
   flag come from the model's hub document (``DescribeHubContent``); the EULA must be accepted explicitly.
 - **script**: the SDK's own trainer (the local backend's worker) in a PyTorch training container, managed spot
   and S3 checkpoints on request; ``torchrun`` across instances and GPUs (the trainer shards the data and uses
-  DDP; ``finetune_sdk.backends.local._config.SUPPORTS_DISTRIBUTED``, without which multi-process jobs are
+  DDP; ``finetune_sdk.training._config.SUPPORTS_DISTRIBUTED``, without which multi-process jobs are
   refused at submit). Verified as request shape and command construction only; it has not run on SageMaker.
 
 Jobs, endpoints and errors follow the common protocol: ``TrainingJobStatus`` maps to ``JobStatus``,
@@ -443,7 +443,7 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
         When the hub document cannot be fetched the typed bounds alone are used (no defaults).
         """
         if "/" in base_model or base_model.startswith(("s3://", ".")):
-            from finetune_sdk.backends.local._config import schema
+            from finetune_sdk.training._config import schema
 
             return schema(kind)
         try:
@@ -487,7 +487,7 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
                 )
             if not opts.image_uri:
                 self._framework_image("pytorch", "training", opts.instance_type)
-            from finetune_sdk.backends.local._config import resolve_config
+            from finetune_sdk.training._config import resolve_config
 
             resolve_config(spec.hyperparameters, spec.kind)
             return

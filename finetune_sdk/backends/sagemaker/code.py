@@ -10,7 +10,7 @@ Examples:
     >>> from finetune_sdk.backends.sagemaker.code import build_source_tarball
     >>> blob = build_source_tarball()
     >>> names = tarfile.open(fileobj=io.BytesIO(blob)).getnames()
-    >>> "sm_entry.py" in names, "requirements.txt" in names, "finetune_sdk/backends/local/_run.py" in names
+    >>> "sm_entry.py" in names, "requirements.txt" in names, "finetune_sdk/training/_run.py" in names
     (True, True, True)
     >>> hashlib.sha256(blob).digest() == hashlib.sha256(build_source_tarball()).digest()
     True

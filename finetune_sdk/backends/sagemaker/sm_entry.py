@@ -10,9 +10,9 @@ script then:
 2. prepares a local-backend run folder: ``spec.json`` and the training / validation records copied from the
    ``training`` / ``validation`` channels. With checkpointing the folder lives under ``/opt/ml/checkpoints``,
    which SageMaker syncs to S3 and restores after a spot interruption, so the worker resumes;
-3. starts the worker, ``python -m finetune_sdk.backends.local.worker <run_dir>``, directly for one process,
+3. starts the worker, ``python -m finetune_sdk.training.worker <run_dir>``, directly for one process,
    else through ``torchrun --nnodes <hosts> --nproc_per_node <N> --node_rank <index of this host>
-   --master_addr <first host> --master_port 29500 -m finetune_sdk.backends.local.worker <run_dir>``;
+   --master_addr <first host> --master_port 29500 -m finetune_sdk.training.worker <run_dir>``;
 4. on the first host, echoes each new ``metrics.csv`` row as a ``finetune_sdk_metric {...}`` log line (what
    the job's ``MetricDefinitions`` and the SDK's ``job_metrics`` read), then copies the merged model to
    ``/opt/ml/model`` and the adapter and ``metrics.csv`` to ``/opt/ml/output/data``;
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 OPT_ML = Path(os.environ.get("SM_OPT_ML", "/opt/ml"))
-WORKER_MODULE = "finetune_sdk.backends.local.worker"
+WORKER_MODULE = "finetune_sdk.training.worker"
 MASTER_PORT = 29500
 
 
@@ -115,10 +115,10 @@ def worker_command(
         >>> worker_command(hosts=["algo-1", "algo-2"], current_host="algo-2", nproc_per_node=4, run_dir="/r",
         ...                python="python3")  # doctest: +NORMALIZE_WHITESPACE
         ['torchrun', '--nnodes', '2', '--nproc_per_node', '4', '--node_rank', '1', '--master_addr', 'algo-1',
-         '--master_port', '29500', '-m', 'finetune_sdk.backends.local.worker', '/r']
+         '--master_port', '29500', '-m', 'finetune_sdk.training.worker', '/r']
         >>> worker_command(hosts=["algo-1"], current_host="algo-1", nproc_per_node=1, run_dir="/r",
         ...                python="python3")
-        ['python3', '-m', 'finetune_sdk.backends.local.worker', '/r']
+        ['python3', '-m', 'finetune_sdk.training.worker', '/r']
     """
     hosts = list(hosts)
     if current_host not in hosts:
@@ -146,9 +146,9 @@ def worker_command(
 
 def trainer_is_distributed() -> bool:
     """Whether the SDK trainer trains across processes: ``SUPPORTS_DISTRIBUTED`` in the light module
-    ``finetune_sdk.backends.local._config`` (absent means no: each process would train the whole model)."""
+    ``finetune_sdk.training._config`` (absent means no: each process would train the whole model)."""
     try:
-        from finetune_sdk.backends.local import _config
+        from finetune_sdk.training import _config
     except ImportError:
         return False
     return bool(getattr(_config, "SUPPORTS_DISTRIBUTED", False))
@@ -168,7 +168,7 @@ def plan_processes(hosts: Sequence[str], requested: Any, gpus: int, *, distribut
             f"this finetune_sdk trainer runs one process, but the job asks for {len(hosts)} instance(s) x "
             f"{nproc} process(es); use SageMakerOptions(instance_count=1, processes_per_host=1), or a "
             "finetune_sdk version whose trainer supports torchrun "
-            "(finetune_sdk.backends.local._config.SUPPORTS_DISTRIBUTED)"
+            "(finetune_sdk.training._config.SUPPORTS_DISTRIBUTED)"
         )
     return nproc
 
@@ -210,7 +210,7 @@ def prepare_run_dir(
     Returns ``False`` (and leaves the folder alone) when it already holds a run: a restarted spot job resumes.
     """
     from finetune_sdk.backends.base import JobKind, JobSpec
-    from finetune_sdk.backends.local._run import RunDir
+    from finetune_sdk.training._run import RunDir
 
     run = RunDir(run_dir)
     if run.exists():
@@ -252,8 +252,8 @@ class MetricsEcho:
 
     def flush(self) -> int:
         """Print the rows not printed yet; returns how many."""
-        from finetune_sdk.backends.local._run import RunDir
         from finetune_sdk.backends.sagemaker.metrics import format_metric_line
+        from finetune_sdk.training._run import RunDir
 
         count = 0
         try:

@@ -270,7 +270,7 @@ def test_helpers_import_without_boto3(tmp_path):
 @pytest.mark.slow
 def test_the_local_backends_model_folder_passes(tmp_path):
     pytest.importorskip("transformers")
-    from finetune_sdk.backends.local.tiny import build_tiny_model
+    from finetune_sdk.training.tiny import build_tiny_model
 
     path = build_tiny_model(str(tmp_path / "tiny"), hidden_size=32, layers=1, heads=2)
     report = preflight_import(path)

@@ -35,8 +35,8 @@ def test_a_failed_step_exits_1_and_says_why(
     # Import the modules that bind require_local_deps by name *before* patching it, so the fake cannot leak
     # into them (and into every later test) through a first import that happens during this test.
     import finetune_sdk.backends.local._backend
-    import finetune_sdk.backends.local.tiny  # noqa: F401
-    from finetune_sdk.backends.local import _deps
+    import finetune_sdk.training.tiny  # noqa: F401
+    from finetune_sdk.training import _deps
 
     def missing(what: str, modules: object = None) -> None:
         raise BackendNotInstalledError("the local backend needs torch to run the demo. Fix: pip install 'x'")

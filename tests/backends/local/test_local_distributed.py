@@ -17,9 +17,9 @@ import pytest
 from local_helpers import say_records
 
 from finetune_sdk.backends.base import JobKind, JobSpec
-from finetune_sdk.backends.local._dist import DistContext, dist_context_from_env, shard_indices
-from finetune_sdk.backends.local._records_io import write_records
-from finetune_sdk.backends.local._run import RunDir
+from finetune_sdk.training._dist import DistContext, dist_context_from_env, shard_indices
+from finetune_sdk.training._records_io import write_records
+from finetune_sdk.training._run import RunDir
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 8, 13])
@@ -90,11 +90,11 @@ def test_two_process_torchrun_run_matches_the_single_process_layout(tiny_model: 
         pytest.skip("torchrun is not on PATH")
     single = _make_run(tmp_path, "single", tiny_model)
     multi = _make_run(tmp_path, "multi", tiny_model)
-    worker = [sys.executable, "-m", "finetune_sdk.backends.local.worker"]
+    worker = [sys.executable, "-m", "finetune_sdk.training.worker"]
     done = subprocess.run([*worker, str(single.path), "--device", "cpu"], env=_env(), capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    launch = ["torchrun", "--standalone", "--nproc_per_node", "2", "-m", "finetune_sdk.backends.local.worker",
+    launch = ["torchrun", "--standalone", "--nproc_per_node", "2", "-m", "finetune_sdk.training.worker",
               str(multi.path), "--device", "cpu"]
     done = subprocess.run(launch, env=_env(), capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -132,7 +132,7 @@ def test_torchrun_run_stops_on_rank_0_and_resumes_on_every_rank(tiny_model: Path
     meta = run.read_meta()
     meta["spec"]["hyperparameters"] = {**_HPS, "epochCount": 50, "maxSteps": 30}
     run.spec_file.write_text(json.dumps(meta), encoding="utf-8")
-    launch = ["torchrun", "--standalone", "--nproc_per_node", "2", "-m", "finetune_sdk.backends.local.worker",
+    launch = ["torchrun", "--standalone", "--nproc_per_node", "2", "-m", "finetune_sdk.training.worker",
               str(run.path), "--device", "cpu"]
     proc = subprocess.Popen(launch, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -11,8 +11,8 @@ from local_helpers import kill_workers, say_records, wait_until
 
 from finetune_sdk.backends.base import JobKind, JobSpec, JobStatus
 from finetune_sdk.backends.local import LocalBackend
-from finetune_sdk.backends.local._records_io import write_records
-from finetune_sdk.backends.local._run import RunDir
+from finetune_sdk.training._records_io import write_records
+from finetune_sdk.training._run import RunDir
 
 pytest.importorskip("torch")
 pytestmark = [pytest.mark.local, pytest.mark.slow]
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.local, pytest.mark.slow]
 @pytest.fixture
 def wide_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Wide enough that a step takes tens of milliseconds, so the test can act between steps."""
-    from finetune_sdk.backends.local.tiny import build_tiny_model
+    from finetune_sdk.training.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("wide") / "model", hidden_size=128, layers=2, heads=4)
 

@@ -11,17 +11,7 @@ import pytest
 from local_helpers import say_records
 
 from finetune_sdk.backends.base import JobKind, JobSpec, JobStatus
-from finetune_sdk.backends.local import LocalBackend, _deps
-from finetune_sdk.backends.local._config import resolve_config
-from finetune_sdk.backends.local._encode import (
-    DEFAULT_CHAT_TEMPLATE,
-    IGNORE_INDEX,
-    encode_conversation,
-    encode_records,
-    ensure_chat_template,
-    pack_examples,
-)
-from finetune_sdk.backends.local._run import RunDir, RunState
+from finetune_sdk.backends.local import LocalBackend
 from finetune_sdk.data.dataset import Dataset
 from finetune_sdk.data.records import Conversation, TextRecord
 from finetune_sdk.errors import (
@@ -31,6 +21,17 @@ from finetune_sdk.errors import (
     UnsupportedOperationError,
 )
 from finetune_sdk.jobs import Job
+from finetune_sdk.training import _deps
+from finetune_sdk.training._config import resolve_config
+from finetune_sdk.training._encode import (
+    DEFAULT_CHAT_TEMPLATE,
+    IGNORE_INDEX,
+    encode_conversation,
+    encode_records,
+    ensure_chat_template,
+    pack_examples,
+)
+from finetune_sdk.training._run import RunDir, RunState
 
 pytestmark = pytest.mark.local
 
@@ -157,7 +158,7 @@ def test_a_dead_worker_shows_as_failed_with_a_resume_hint(model_folder: Path, tm
 @pytest.fixture(scope="module")
 def tokenizer() -> object:
     pytest.importorskip("transformers")
-    from finetune_sdk.backends.local.tiny import build_tokenizer
+    from finetune_sdk.training.tiny import build_tokenizer
 
     return build_tokenizer()
 
@@ -209,7 +210,7 @@ def test_packing(tokenizer: object) -> None:
 def test_resume_continues_exactly_where_it_stopped(tiny_model: Path, tmp_path: Path) -> None:
     import torch
 
-    from finetune_sdk.backends.local.trainer import NullHooks, Trainer
+    from finetune_sdk.training.trainer import NullHooks, Trainer
 
     config = resolve_config({"epochCount": 2, "batchSize": 4, "learningRate": 0.01, "loraDropout": 0.2,
                              "logEverySteps": 1, "saveEverySteps": 0}, JobKind.FINE_TUNING)  # LoRA, 6 steps

@@ -378,7 +378,7 @@ def test_list_jobs_newest_first_with_filters(
 def test_multi_process_script_jobs_are_submitted_with_the_distributed_trainer(
     backend: SageMakerBackend, emulation: SageMakerEmulation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from finetune_sdk.backends.local import _config
+    from finetune_sdk.training import _config
 
     uri = backend.stage_data(small_dataset(), name="multi-train", format=None, output_uri=None)
     spec = JobSpec(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from finetune_sdk.backends.base import JobKind
-from finetune_sdk.backends.local._run import RunDir
 from finetune_sdk.backends.sagemaker import sm_entry
 from finetune_sdk.backends.sagemaker.metrics import parse_metric_lines
 from finetune_sdk.data.records import Conversation
+from finetune_sdk.training._run import RunDir
 
 pytestmark = pytest.mark.sagemaker
 
@@ -159,9 +159,9 @@ def test_entry_script_trains_with_the_real_worker_on_cpu(tmp_path: Path) -> None
     import sys
 
     from finetune_sdk.backends.bedrock.preflight import preflight_import
-    from finetune_sdk.backends.local.tiny import build_tiny_model
     from finetune_sdk.backends.sagemaker.export import check_model_files
     from finetune_sdk.backends.sagemaker.staging import render_layouts
+    from finetune_sdk.training.tiny import build_tiny_model
 
     model = build_tiny_model(tmp_path / "tiny", hidden_size=32, layers=1, heads=2)
     opt = tmp_path / "opt" / "ml"

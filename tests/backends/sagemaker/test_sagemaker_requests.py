@@ -240,13 +240,13 @@ def test_two_instance_script_mode_request_runs_torchrun(backend: SageMakerBacken
         "--master_port",
         "29500",
     ]
-    assert command[11:] == ["-m", "finetune_sdk.backends.local.worker", "/opt/ml/checkpoints/run"]
+    assert command[11:] == ["-m", "finetune_sdk.training.worker", "/opt/ml/checkpoints/run"]
 
 
 def test_script_mode_without_image_or_sagemaker_extra_says_how_to_fix(
     backend: SageMakerBackend, staged_aqua: str
 ) -> None:
-    pytest.importorskip("finetune_sdk.backends.local._config")
+    pytest.importorskip("finetune_sdk.training._config")
     try:
         import sagemaker.core  # noqa: F401
     except ImportError:

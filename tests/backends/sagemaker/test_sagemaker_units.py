@@ -162,7 +162,7 @@ def test_source_tarball_is_reproducible_and_complete() -> None:
         requirements = tar.extractfile("requirements.txt")
         assert requirements is not None and requirements.read() == b"pydantic>=2\n"
         assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
-    assert "sm_entry.py" in names and "finetune_sdk/backends/local/worker.py" in names
+    assert "sm_entry.py" in names and "finetune_sdk/training/worker.py" in names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 

@@ -6,7 +6,7 @@ knobs of a Hugging Face causal-LM trainer, in the same camelCase style. This mod
 
 Examples:
     >>> from finetune_sdk.backends.base import JobKind
-    >>> from finetune_sdk.backends.local._config import resolve_config, schema
+    >>> from finetune_sdk.training._config import resolve_config, schema
     >>> cfg = resolve_config({"epochCount": 2, "method": "full"}, JobKind.FINE_TUNING)
     >>> cfg.epochs, cfg.method, cfg.packing
     (2, 'full', False)

@@ -1,4 +1,4 @@
-"""The training process of the local backend: ``python -m finetune_sdk.backends.local.worker <run_dir>``.
+"""The training process of the local backend: ``python -m finetune_sdk.training.worker <run_dir>``.
 
 ``LocalBackend.submit_job`` starts it detached (its own session, output to ``worker.out`` / ``worker.err``)
 and returns at once. Everything it reports goes to the run folder: ``status.json`` (atomically, with a
@@ -34,11 +34,11 @@ from types import FrameType
 from typing import Any
 
 from finetune_sdk.backends.base import JobStatus
-from finetune_sdk.backends.local._run import RunDir, utcnow
+from finetune_sdk.training._run import RunDir, utcnow
 
 __all__ = ["FollowerHooks", "RunHooks", "main", "run"]
 
-logger = logging.getLogger("finetune_sdk.backends.local.worker")
+logger = logging.getLogger("finetune_sdk.training.worker")
 
 #: seconds between status.json rewrites while nothing but the step changes
 HEARTBEAT_S = 0.5
@@ -103,7 +103,7 @@ def _barrier_and_leave(distributed: bool) -> None:
         return
     import torch.distributed as dist
 
-    from finetune_sdk.backends.local._dist import destroy_distributed
+    from finetune_sdk.training._dist import destroy_distributed
 
     try:
         dist.barrier()
@@ -125,7 +125,7 @@ def run(run_dir: Path, *, device: str | None = None) -> int:
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) this process trains as one rank of the group.
     """
-    from finetune_sdk.backends.local._dist import dist_context_from_env
+    from finetune_sdk.training._dist import dist_context_from_env
 
     ctx = dist_context_from_env(os.environ)
     run = RunDir(run_dir)
@@ -141,12 +141,12 @@ def run(run_dir: Path, *, device: str | None = None) -> int:
         run.clear_stop()
         return 0
     try:
-        from finetune_sdk.backends.local._config import resolve_config
-        from finetune_sdk.backends.local._records_io import read_records
-        from finetune_sdk.backends.local.trainer import Trainer, pick_device
+        from finetune_sdk.training._config import resolve_config
+        from finetune_sdk.training._records_io import read_records
+        from finetune_sdk.training.trainer import Trainer, pick_device
 
         if ctx.enabled:
-            from finetune_sdk.backends.local._dist import init_distributed
+            from finetune_sdk.training._dist import init_distributed
 
             device = str(init_distributed(ctx, pick_device(device).type))
         spec = run.read_spec()
@@ -192,8 +192,8 @@ def run(run_dir: Path, *, device: str | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: ``python -m finetune_sdk.backends.local.worker RUN_DIR [--device cuda]``."""
-    parser = argparse.ArgumentParser(prog="python -m finetune_sdk.backends.local.worker")
+    """Command-line entry: ``python -m finetune_sdk.training.worker RUN_DIR [--device cuda]``."""
+    parser = argparse.ArgumentParser(prog="python -m finetune_sdk.training.worker")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)

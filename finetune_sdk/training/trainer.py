@@ -38,18 +38,18 @@ import torch
 import torch.nn.functional as F
 
 from finetune_sdk.backends.base import JobKind
-from finetune_sdk.backends.local._config import TrainConfig
-from finetune_sdk.backends.local._dist import DistContext, shard_indices
-from finetune_sdk.backends.local._encode import (
+from finetune_sdk.data.records import Record
+from finetune_sdk.training._config import TrainConfig
+from finetune_sdk.training._dist import DistContext, shard_indices
+from finetune_sdk.training._encode import (
     IGNORE_INDEX,
     Example,
     encode_records,
     ensure_chat_template,
 )
-from finetune_sdk.backends.local._hf_folder import finalize_model_folder
-from finetune_sdk.backends.local._run import RunDir
-from finetune_sdk.backends.local._threads import cpu_threads_for
-from finetune_sdk.data.records import Record
+from finetune_sdk.training._hf_folder import finalize_model_folder
+from finetune_sdk.training._run import RunDir
+from finetune_sdk.training._threads import cpu_threads_for
 
 __all__ = [
     "Batch",
