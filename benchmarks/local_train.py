@@ -49,7 +49,7 @@ from finetune_sdk.data.records import TextRecord
 from finetune_sdk.training._config import resolve_config
 from finetune_sdk.training._threads import cpu_threads_for
 from finetune_sdk.training.tiny import build_tiny_model, parameter_count, preset_config
-from finetune_sdk.training.trainer import (
+from finetune_sdk.training._trainer import (
     Batch,
     NullHooks,
     Trainer,

@@ -1,11 +1,14 @@
 """Progress bars that work in terminals and notebooks (``tqdm.auto``) and can be turned off.
 
-Turn them off with :func:`disable_progress_bars` or ``FINETUNE_SDK_DISABLE_PROGRESS_BARS=1``.
+Turn them off with :func:`disable_progress_bars` or ``FINETUNE_SDK_DISABLE_PROGRESS_BARS=1``. By default
+bars are shown only where a person watches: a terminal (stderr is a TTY) or a Jupyter kernel. Output that
+goes to a file, a pipe or a CI log gets no bars (``FINETUNE_SDK_DISABLE_PROGRESS_BARS=0`` forces them on).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 __all__ = ["disable_progress_bars", "enable_progress_bars", "progress_bar", "progress_enabled"]
@@ -29,7 +32,23 @@ def progress_enabled() -> bool:
     """Whether progress bars are shown, resolved on every call."""
     if _override is not None:
         return _override
-    return os.environ.get("FINETUNE_SDK_DISABLE_PROGRESS_BARS", "").lower() not in ("1", "true", "yes")
+    setting = os.environ.get("FINETUNE_SDK_DISABLE_PROGRESS_BARS", "").strip().lower()
+    if setting in ("1", "true", "yes"):
+        return False
+    if setting in ("0", "false", "no"):
+        return True
+    return _watched()
+
+
+def _watched() -> bool:
+    """Whether a person sees stderr: a terminal, or a notebook kernel (which renders bars itself)."""
+    if "ipykernel" in sys.modules:
+        return True
+    stream = sys.stderr
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
 
 
 def progress_bar(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,24 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _reap_worker_processes() -> Iterator[None]:
+    """Stop and reap every local training worker a test left running, so none outlives the session and no
+    ``ResourceWarning: subprocess ... is still running`` is printed after pytest's summary."""
+    yield
+    backend = sys.modules.get("finetune_sdk.backends.local._backend")
+    children = dict(getattr(backend, "_CHILDREN", {}) or {})
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for child in children.values():
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=15)
 
 
 @pytest.fixture

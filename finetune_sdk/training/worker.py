@@ -143,7 +143,7 @@ def run(run_dir: Path, *, device: str | None = None) -> int:
     try:
         from finetune_sdk.training._config import resolve_config
         from finetune_sdk.training._records_io import read_records
-        from finetune_sdk.training.trainer import Trainer, pick_device
+        from finetune_sdk.training._trainer import Trainer, pick_device
 
         if ctx.enabled:
             from finetune_sdk.training._dist import init_distributed

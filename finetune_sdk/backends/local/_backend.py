@@ -595,7 +595,7 @@ class LocalBackend(Backend, CanInvoke):
                                         code="NotFound")
         folder = Path(record.uri)
         if "torch" in sys.modules:
-            from finetune_sdk.backends.local import inference
+            from finetune_sdk.backends.local import _inference as inference
 
             inference.evict(folder)
         shutil.rmtree(folder.parent / "adapter", ignore_errors=True)
@@ -640,7 +640,7 @@ class LocalBackend(Backend, CanInvoke):
         """
         source = self._chat_source(model_id)
         require_local_deps("run a model", INFERENCE_DEPS)
-        from finetune_sdk.backends.local import inference
+        from finetune_sdk.backends.local import _inference as inference
 
         try:
             loaded = inference.load(source, self.device)

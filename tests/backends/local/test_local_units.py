@@ -210,7 +210,7 @@ def test_packing(tokenizer: object) -> None:
 def test_resume_continues_exactly_where_it_stopped(tiny_model: Path, tmp_path: Path) -> None:
     import torch
 
-    from finetune_sdk.training.trainer import NullHooks, Trainer
+    from finetune_sdk.training._trainer import NullHooks, Trainer
 
     config = resolve_config({"epochCount": 2, "batchSize": 4, "learningRate": 0.01, "loraDropout": 0.2,
                              "logEverySteps": 1, "saveEverySteps": 0}, JobKind.FINE_TUNING)  # LoRA, 6 steps
