@@ -48,7 +48,6 @@ from finetune_sdk.backends.base import JobKind
 from finetune_sdk.data.records import TextRecord
 from finetune_sdk.training._config import resolve_config
 from finetune_sdk.training._threads import cpu_threads_for
-from finetune_sdk.training.tiny import build_tiny_model, parameter_count, preset_config
 from finetune_sdk.training._trainer import (
     Batch,
     NullHooks,
@@ -59,6 +58,7 @@ from finetune_sdk.training._trainer import (
     configure_backends,
     pick_device,
 )
+from finetune_sdk.training.tiny import build_tiny_model, parameter_count, preset_config
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0}
 WORDS = ("model", "data", "token", "train", "loss", "layer", "batch", "step", "grad", "weight", "scale",
