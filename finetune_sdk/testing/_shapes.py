@@ -1,7 +1,8 @@
 """botocore service models as a server would use them: route, parse, validate in full, serialise.
 
 botocore validates requests only for required members, types, minimums and unions. A server also checks
-maximums, patterns (Java regular expressions) and enums; this module does all of it so the AWS emulation
+maximums, patterns (Java regular expressions, matched by the same engine as the SDK's own request checks,
+:mod:`finetune_sdk.backends._aws.patterns`) and enums; this module does all of it so the AWS emulation
 rejects what AWS would reject. It works on the serialised HTTP request, so the client's real serialisation
 is exercised, and it serialises responses with the same rules botocore's parser reads them back with.
 
@@ -14,13 +15,14 @@ import base64
 import binascii
 import json
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from finetune_sdk.backends._aws.patterns import UnsupportedPattern, compile_java_pattern, pattern_matches
 
 __all__ = [
     "Router",
@@ -35,138 +37,10 @@ __all__ = [
 ]
 
 
-# --- Java regular expressions -------------------------------------------------------------------------------
-class UnsupportedPatternError(ValueError):
-    """A Java regex construct with no faithful Python translation (e.g. class intersection ``&&``)."""
-
-
-_POSIX_CLASSES = {
-    "Lower": "a-z",
-    "Upper": "A-Z",
-    "ASCII": "\\x00-\\x7f",
-    "Alpha": "a-zA-Z",
-    "Digit": "0-9",
-    "Alnum": "a-zA-Z0-9",
-    "Punct": "!-/:-@\\[-`{-~",
-    "Graph": "!-~",
-    "Print": " -~",
-    "Blank": " \\t",
-    "Cntrl": "\\x00-\\x1f\\x7f",
-    "XDigit": "0-9a-fA-F",
-    "Space": " \\t\\n\\x0b\\f\\r",
-}
-_HORIZONTAL_SPACE = " \\t\\xa0\\u1680\\u180e\\u2000-\\u200a\\u202f\\u205f\\u3000"
-_QUANTIFIER_END = "*+?}"
-
-
-def _translate(pattern: str) -> str:
-    out: list[str] = []
-    i = 0
-    in_class = False
-    n = len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = pattern[i + 1]
-            if nxt == "Q":
-                end = pattern.find("\\E", i + 2)
-                literal = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
-                out.append(
-                    "".join("\\" + c if not c.isalnum() else c for c in literal)
-                    if in_class
-                    else re.escape(literal)
-                )
-                i = n if end < 0 else end + 2
-                continue
-            if nxt in "pP" and i + 2 < n and pattern[i + 2] == "{":
-                close = pattern.find("}", i + 3)
-                if close < 0:
-                    raise UnsupportedPatternError(f"unterminated \\{nxt}{{ in {pattern!r}")
-                name = pattern[i + 3 : close]
-                name = name[2:] if name.startswith("Is") and name[2:] in _POSIX_CLASSES else name
-                ranges = _POSIX_CLASSES.get(name)
-                if ranges is None:
-                    raise UnsupportedPatternError(f"the Unicode class \\{nxt}{{{name}}} in {pattern!r}")
-                if in_class:
-                    if nxt == "P":
-                        raise UnsupportedPatternError(
-                            f"a negated class \\P{{{name}}} inside [...] in {pattern!r}"
-                        )
-                    out.append(ranges)
-                else:
-                    out.append(f"[{'^' if nxt == 'P' else ''}{ranges}]")
-                i = close + 1
-                continue
-            if nxt == "h":
-                out.append(_HORIZONTAL_SPACE if in_class else f"[{_HORIZONTAL_SPACE}]")
-                i += 2
-                continue
-            if nxt == "z" and not in_class:
-                out.append("\\Z")
-                i += 2
-                continue
-            if nxt == "Z" and not in_class:
-                out.append("(?=\\n?\\Z)")
-                i += 2
-                continue
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            if ch == "[":
-                raise UnsupportedPatternError(f"a nested character class in {pattern!r}")
-            if ch == "&" and pattern.startswith("&&", i):
-                raise UnsupportedPatternError(f"a class intersection (&&) in {pattern!r}")
-            if ch == "]":
-                in_class = False
-            out.append(ch)
-            i += 1
-            continue
-        if ch == "[":
-            in_class = True
-            out.append(ch)
-            i += 1
-            # A ']' right after '[' or '[^' is a literal in both dialects.
-            if i < n and pattern[i] == "^":
-                out.append("^")
-                i += 1
-            if i < n and pattern[i] == "]":
-                out.append("\\]")
-                i += 1
-            continue
-        if ch == "+" and out and out[-1] and out[-1][-1] in _QUANTIFIER_END and not out[-1].endswith("\\+"):
-            # A possessive quantifier (x*+). Python 3.11+ has them; older versions get the greedy form.
-            if sys.version_info >= (3, 11):
-                out.append("+")
-            i += 1
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-@lru_cache(maxsize=1024)
-def java_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a Java-style regular expression (as in botocore service models) for ``fullmatch``.
-
-    Java's ``\\w``, ``\\d``, ``\\s`` and ``\\b`` are ASCII-only, so the result is compiled with ``re.ASCII``.
-    POSIX classes (``\\p{Alnum}``), ``\\h``, ``\\z``/``\\Z``, ``\\Q...\\E`` and possessive quantifiers are
-    translated.
-
-    Raises:
-        UnsupportedPatternError: the pattern uses a construct that has no faithful translation.
-
-    Examples:
-        >>> bool(java_regex(r"[a-zA-Z0-9](-*[a-zA-Z0-9\\+\\-\\.])*").fullmatch("my-job.v1"))
-        True
-        >>> bool(java_regex(r"\\p{Alpha}+").fullmatch("abc1"))
-        False
-    """
-    translated = _translate(pattern)
-    try:
-        return re.compile(translated, re.ASCII)
-    except re.error as exc:
-        raise UnsupportedPatternError(f"cannot compile {pattern!r} (as {translated!r}): {exc}") from exc
+# --- Java regular expressions: the SDK's one engine (linear time, look-around, Unicode categories) -------
+#: kept under the emulation's old names; both are the runtime checks' engine
+UnsupportedPatternError = UnsupportedPattern
+java_regex = compile_java_pattern
 
 
 # --- service models -----------------------------------------------------------------------------------------
@@ -312,13 +186,8 @@ def _check(shape: Any, value: Any, operation: str, path: str, found: list[Violat
             return
         _sizes(len(value), meta, bad, "length")
         pattern = meta.get("pattern")
-        if pattern:
-            try:
-                matched = java_regex(pattern).fullmatch(value) is not None
-            except UnsupportedPatternError:
-                matched = True  # cannot check faithfully; botocore does not either
-            if not matched:
-                bad("pattern", f"Member must satisfy regular expression pattern: {pattern}")
+        if pattern and not pattern_matches(pattern, value):  # an unreadable pattern is skipped (debug log)
+            bad("pattern", f"Member must satisfy regular expression pattern: {pattern}")
         enum = meta.get("enum")
         if enum and value not in enum:
             bad("enum", f"Member must satisfy enum value set: [{', '.join(enum)}]")

@@ -9,9 +9,7 @@ import pytest
 
 from finetune_sdk.testing._shapes import (
     Router,
-    UnsupportedPatternError,
     format_violations,
-    java_regex,
     parse_request,
     serialize_output,
     service_model,
@@ -20,43 +18,6 @@ from finetune_sdk.testing._shapes import (
 
 BEDROCK = service_model("bedrock")
 CREATE = BEDROCK.operation_model("CreateModelCustomizationJob")
-
-
-@pytest.mark.parametrize(
-    ("pattern", "text", "matches"),
-    [
-        (r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*", "my-job.v1", True),
-        (r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*", "my_job", False),  # no underscore in job names
-        (r"\w+", "héllo", False),  # Java's \w is ASCII-only
-        (r"\s+", "\u2003", False),  # and so is \s
-        (r"\p{Alpha}+\p{Digit}", "abc1", True),
-        (r"[\p{Upper}_]+", "AB_C", True),
-        (r"\P{Digit}+", "abc", True),
-        (r"\Qa.b\E", "a.b", True),
-        (r"\Qa.b\E", "axb", False),
-        (r"a*+b", "aaab", True),  # possessive quantifier
-        (r"ab\z", "ab", True),
-        (r"\h", "\t", True),
-        (r"[]a]+", "]a", True),
-    ],
-)
-def test_java_regex(pattern: str, text: str, matches: bool) -> None:
-    assert (java_regex(pattern).fullmatch(text) is not None) is matches
-
-
-@pytest.mark.parametrize("pattern", [r"[a-z&&[^e]]", r"\p{IsLatin}", r"[\P{Alpha}x]"])
-def test_java_regex_refuses_what_it_cannot_translate(pattern: str) -> None:
-    with pytest.raises(UnsupportedPatternError):
-        java_regex(pattern)
-
-
-def test_every_pattern_in_the_bedrock_models_translates() -> None:
-    for service in ("bedrock", "bedrock-runtime"):
-        model = service_model(service)
-        for name in model.shape_names:
-            pattern = model.shape_for(name).metadata.get("pattern")
-            if pattern:
-                java_regex(pattern)
 
 
 def _create(**changes: object) -> dict[str, object]:

@@ -32,8 +32,8 @@ from functools import lru_cache
 from typing import Any
 
 from finetune_sdk import catalog
+from finetune_sdk.backends._aws.patterns import pattern_matches
 from finetune_sdk.backends.base import JobKind, JobSpec
-from finetune_sdk.backends.bedrock._regex import UnsupportedPattern, compile_java_pattern
 from finetune_sdk.catalog import BaseModelInfo, HyperparameterSpec
 from finetune_sdk.errors import ConfigurationError, HyperparameterError, RequestValidationError
 
@@ -121,11 +121,7 @@ _PATTERN_HINTS: dict[str, str] = {
 
 
 def _pattern_matches(pattern: str, value: str) -> bool:
-    try:
-        return compile_java_pattern(pattern).fullmatch(value)
-    except UnsupportedPattern as exc:  # never reject on a pattern we cannot read
-        logger.debug("skipping pattern check: %s", exc)
-        return True
+    return pattern_matches(pattern, value)  # never rejects on a pattern the engine cannot read
 
 
 def _pattern_message(path: str, value: str, pattern: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
@@ -14,7 +13,6 @@ from finetune_sdk.backends.base import (
     JobSpec,
     TeacherConfig,
 )
-from finetune_sdk.backends.bedrock._regex import JavaPattern, UnsupportedPattern
 from finetune_sdk.backends.bedrock.checks import (
     find_request_problems,
     hyperparameter_schema,
@@ -160,57 +158,6 @@ def test_job_name_validation_cannot_hang():
     start = time.perf_counter()
     assert fields(jobName=name) == ["jobName"]
     assert time.perf_counter() - start < 1.0
-
-
-@pytest.mark.parametrize(
-    ("pattern", "yes", "no"),
-    [
-        (r"[a-z&&[^aeiou]]+", "xyz", "xaz"),
-        (r"[\p{Alpha}\d]+", "ab12", "a-b"),
-        (r"[\p{L}\p{N}_ ]+", "héllo 1_", "a#b"),
-        (r"\Q.*\E+x", ".**x", ".*.*x"),
-        (r"a*+b", "aab", "aac"),
-        (r"(^ab$)|(^cd$)", "cd", "abcd"),
-        (r"[\w-.]+", "a-b.c", "a b"),
-        (r"(?<name>a)b{2,3}", "abbb", "abbbb"),
-        (r"x\u0041\x42\x{43}", "xABC", "xabc"),
-        (r"[]a]+", "]a]", "b"),
-        (r".+", "a\tb", "a\nb"),
-    ],
-)
-def test_java_regex_constructs(pattern, yes, no):
-    compiled = JavaPattern(pattern)
-    assert compiled.fullmatch(yes)
-    assert not compiled.fullmatch(no)
-
-
-def test_unsupported_constructs_are_refused_not_guessed():
-    with pytest.raises(UnsupportedPattern):
-        JavaPattern(r"a(?!b)")
-    with pytest.raises(UnsupportedPattern):
-        JavaPattern(r"(a)\1")
-
-
-def test_every_bedrock_pattern_is_understood():
-    import botocore.session
-
-    session = botocore.session.get_session()
-    for service in ("bedrock", "bedrock-runtime"):
-        model = session.get_service_model(service)
-        for name in model.shape_names:
-            pattern = model.shape_for(name).metadata.get("pattern")
-            if pattern is not None:
-                JavaPattern(pattern)  # raises if a construct is missing
-
-
-def test_agrees_with_python_re_on_bedrock_name_patterns():
-    cases = ["ok-name", "bad_name", "a.b+c", "-lead", "x" * 63, "double--dash", "model_1", "m__1", ""]
-    for pattern in (r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*", r"([0-9a-zA-Z][_-]?){1,63}"):
-        for case in cases:
-            assert JavaPattern(pattern).fullmatch(case) == (re.fullmatch(pattern, case) is not None), (
-                pattern,
-                case,
-            )
 
 
 # --- catalog checks through the backend --------------------------------------------------------------
