@@ -503,7 +503,8 @@ class Job:
         clock = self.backend.clock
         interval_max = poll_interval if poll_interval is not None else self.backend.default_poll_interval
         interval = min(interval_max, max(interval_max / 8, 1.0)) if interval_max > 0 else 0.0
-        start = clock.monotonic()
+        from finetune_sdk._aws.retry import poll  # the one polling policy (tenacity), on the backend's clock
+
         errors = 0
         show = progress_enabled() if progress is None else progress
         bar = progress_bar(
@@ -513,30 +514,39 @@ class Job:
             enabled=show,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
         )
+
+        def check() -> Job | None:
+            nonlocal errors
+            try:
+                self.refresh()
+                errors = 0
+            except _TRANSIENT:
+                errors += 1
+                if errors > _MAX_POLL_ERRORS:
+                    raise
+            self._update_bar(bar)
+            return self if self.status.is_terminal else None
+
+        def timed_out(waited: float) -> JobTimeoutError:
+            return JobTimeoutError(
+                f"job {self.name} is still {self.status.value} after {waited:.0f}s. It keeps running: "
+                "call job.wait() again, or job.stop() to end it.",
+                job_id=self.id,
+                status=self.status.value,
+                waited_s=waited,
+            )
+
         try:
-            while True:
-                try:
-                    self.refresh()
-                    errors = 0
-                except _TRANSIENT:
-                    errors += 1
-                    if errors > _MAX_POLL_ERRORS:
-                        raise
-                self._update_bar(bar)
-                if self.status.is_terminal:
-                    break
-                waited = clock.monotonic() - start
-                if timeout is not None and waited >= timeout:
-                    raise JobTimeoutError(
-                        f"job {self.name} is still {self.status.value} after {waited:.0f}s. It keeps running: "
-                        "call job.wait() again, or job.stop() to end it.",
-                        job_id=self.id,
-                        status=self.status.value,
-                        waited_s=waited,
-                    )
-                sleep_for = interval if timeout is None else min(interval, max(timeout - waited, 0.0))
-                clock.sleep(sleep_for)
-                interval = min(interval * 1.5, interval_max) if interval_max > 0 else 0.0
+            poll(
+                check,
+                clock=clock,
+                interval=interval,
+                max_interval=interval_max,
+                backoff=1.5,
+                timeout=timeout,
+                what=f"job {self.name}",
+                on_timeout=timed_out,
+            )
         finally:
             bar.close()
         return self._raise_for_status()

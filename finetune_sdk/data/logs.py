@@ -697,21 +697,18 @@ class _Source:
 
 
 def _translate_s3_error(exc: Exception, where: str) -> Exception:
-    code = ""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        code = str(response.get("Error", {}).get("Code", ""))
-    if code in ("AccessDenied", "AccessDeniedException", "403"):
-        return AccessDeniedError(
-            f"access denied reading {where}; the caller needs s3:ListBucket and s3:GetObject on the bucket",
-            backend="s3", code=code,
-        )
-    if code in ("NoSuchBucket", "NoSuchKey", "404"):
-        return ResourceNotFoundError(f"{where} does not exist ({code}); check the bucket and prefix",
-                                     backend="s3", code=code)
-    if isinstance(exc, BackendError):
-        return exc
-    return BackendError(f"could not read {where}: {exc}", backend="s3", code=code or None)
+    """The AWS core's one translation, with the next step for reading invocation logs."""
+    from finetune_sdk._aws.errors import error_class, error_code, is_aws_error, translate_error
+
+    if isinstance(exc, BackendError) or not is_aws_error(exc):
+        return exc if isinstance(exc, BackendError) else BackendError(f"could not read {where}: {exc}", backend="s3")
+    cls = error_class(error_code(exc))
+    hint = None
+    if cls is AccessDeniedError:
+        hint = "the caller needs s3:ListBucket and s3:GetObject on the bucket"
+    elif cls is ResourceNotFoundError:
+        hint = "check the bucket and prefix"
+    return translate_error(exc, backend="s3", action="read", resource=where, hint=hint)
 
 
 def _decompress(raw: bytes) -> bytes:

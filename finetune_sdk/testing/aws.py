@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from finetune_sdk import catalog
+from finetune_sdk._aws.s3 import split_s3_uri
 from finetune_sdk._clock import Clock
 from finetune_sdk.testing import _bedrock_runtime as rt
 from finetune_sdk.testing._shapes import (
@@ -134,11 +135,8 @@ def _strip_geo(model_id: str) -> str:
     return model_id
 
 
-def _split_s3(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
+#: the SDK's one S3 URI parser (raises S3UriError, a ValueError)
+_split_s3 = split_s3_uri
 
 
 def _join_key(*parts: str) -> str:

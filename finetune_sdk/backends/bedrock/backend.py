@@ -24,14 +24,13 @@ import heapq
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from finetune_sdk import catalog
+from finetune_sdk._aws import AwsClients, RetryPolicy, call_with_retries, poll
 from finetune_sdk._clock import Clock
-from finetune_sdk._version import __version__
 from finetune_sdk.backends.base import (
     TERMINAL_STATUSES,
     Backend,
@@ -52,7 +51,6 @@ from finetune_sdk.backends.base import (
     ModelRecord,
 )
 from finetune_sdk.backends.bedrock import requests as rq
-from finetune_sdk.backends.bedrock._retry import RetryPolicy, call_with_retries
 from finetune_sdk.backends.bedrock.checks import (
     base_model_info,
     check_job_spec,
@@ -227,16 +225,18 @@ class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
             raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
         if output_uri is not None and not output_uri.startswith("s3://"):
             raise ConfigurationError(f"output_uri must be an s3:// prefix, got {output_uri!r}")
-        self._region = region
-        self._session = session
+        self._aws = AwsClients(
+            session=session,
+            region=region,
+            backend="bedrock",
+            endpoint_urls={"bedrock": endpoint_url, "bedrock-runtime": runtime_endpoint_url, "s3": s3_endpoint_url},
+        )
         self.role_arn = role_arn
         self.output_uri = output_uri.rstrip("/") if output_uri else None
         self.endpoint_url = endpoint_url
         self.runtime_endpoint_url = runtime_endpoint_url
         self.s3_endpoint_url = s3_endpoint_url
         self.max_attempts = max_attempts
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
         self._control_policy = RetryPolicy(max_attempts=max_attempts, throttle_attempts=max_attempts)
         # inference: throttling is retried briefly (callers such as the Evaluator have their own limiter);
         # an imported model scaled to zero is given up to ~5 minutes to come back
@@ -255,52 +255,22 @@ class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
     @property
     def session(self) -> Any:
         """The ``boto3.Session`` all clients come from (created on first use when none was given)."""
-        if self._session is None:
-            import boto3
-
-            self._session = boto3.Session(region_name=self._region)
-        return self._session
+        return self._aws.session
 
     @property
     def region(self) -> str | None:
         """The Region requests go to (``None`` when neither the backend nor the session has one)."""
-        return self._region or self.session.region_name
+        return self._aws.region_or_none
 
     def client(self, service: Literal["bedrock", "bedrock-runtime", "s3"]) -> Any:
-        """The boto3 client for ``service``, created once from the session with botocore retries off.
+        """The boto3 client for ``service``, created once by the AWS core's factory (botocore retries off).
 
         Tests attach ``botocore.stub.Stubber`` to these.
 
         Raises:
             ConfigurationError: no Region is configured.
         """
-        with self._lock:
-            client = self._clients.get(service)
-            if client is None:
-                from botocore.config import Config
-
-                region = self.region
-                if not region:
-                    raise ConfigurationError(
-                        "no AWS Region for the bedrock backend: pass region='us-east-1' (or another) to "
-                        "backends.get('bedrock', ...), use a session with a Region, or set AWS_DEFAULT_REGION"
-                    )
-                config = Config(
-                    retries={"total_max_attempts": 1, "mode": "standard"},
-                    user_agent_extra=f"finetune-sdk/{__version__}",
-                    connect_timeout=10,
-                    read_timeout=300 if service == "bedrock-runtime" else 60,
-                )
-                endpoint = {
-                    "bedrock": self.endpoint_url,
-                    "bedrock-runtime": self.runtime_endpoint_url,
-                    "s3": self.s3_endpoint_url,
-                }.get(service)
-                client = self.session.client(
-                    service, region_name=region, endpoint_url=endpoint, config=config
-                )
-                self._clients[service] = client
-            return client
+        return self._aws.client(service)
 
     def _call(
         self,
@@ -1459,11 +1429,10 @@ class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
         logger.info("batch inference job %s (%d records) for %s", job_arn, len(requests), model_id)
         if not wait:
             return {}
-        while True:
+
+        def check() -> str | None:
             raw = self._call("bedrock", "GetModelInvocationJob", {"jobIdentifier": job_arn})
             status = str(raw.get("status"))
-            if status in _BATCH_DONE:
-                break
             if status in _BATCH_FAILED:
                 message = raw.get("message") or "no reason given"
                 raise JobFailedError(
@@ -1477,7 +1446,15 @@ class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
                 raise JobStoppedError(
                     f"batch inference job {name} was stopped", job_id=job_arn, status=JobStatus.STOPPED.value
                 )
-            self.clock.sleep(self.default_poll_interval)
+            return status if status in _BATCH_DONE else None
+
+        poll(
+            check,
+            clock=self.clock,
+            interval=self.default_poll_interval,
+            timeout=None,
+            what=f"batch inference job {name}",
+        )
         return self._batch_results(job_arn, output_prefix, by_batch_id, dialect=dialect, model_id=model_id)
 
     def _batch_results(
@@ -1541,4 +1518,4 @@ class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
         return results
 
     def __repr__(self) -> str:
-        return f"<BedrockBackend name='bedrock' region={self._region!r}>"
+        return f"<BedrockBackend name='bedrock' region={self._aws._region!r}>"

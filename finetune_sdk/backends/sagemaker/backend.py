@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -41,14 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from finetune_sdk._aws import AwsClients, call_with_retries, validate_request
 from finetune_sdk._clock import Clock
-from finetune_sdk.backends._aws import (
-    RETRYABLE,
-    AwsClients,
-    call_with_retries,
-    is_connection_error,
-    translate_error,
-)
 from finetune_sdk.backends.base import (
     Backend,
     CanDeploy,
@@ -85,7 +78,6 @@ from finetune_sdk.errors import (
     QuotaExceededError,
     ResourceConflictError,
     ResourceNotFoundError,
-    ServiceUnavailableError,
     ServiceValidationError,
     UnsupportedOperationError,
 )
@@ -258,7 +250,7 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
         self.role_arn = role_arn
         self.output_uri = output_uri.rstrip("/") if output_uri else None
         self.hub_document_loader = hub_document_loader
-        self._aws = AwsClients(session=session, region=region, endpoint_url=endpoint_url)
+        self._aws = AwsClients(session=session, region=region, endpoint_url=endpoint_url, backend=BACKEND)
         self._lock = threading.Lock()
         self._hub_cache: dict[tuple[str, str | None], HubDocument] = {}
         self._tag_cache: dict[str, dict[str, str]] = {}
@@ -283,18 +275,18 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
         return self._aws.client(service)
 
     def _call(self, service: str, op: str, *, resource: str = "", **params: Any) -> Any:
+        """Validate against the service model, send with the core's retry policy, translate errors."""
         client = self.client(service)
+        if service in ("sagemaker", "sagemaker-runtime"):
+            validate_request(service, _action(op), params)
         return call_with_retries(
             lambda: getattr(client, op)(**params),
             backend=BACKEND,
             action=_action(op),
             resource=resource,
-            sleep=self.clock.sleep,
+            clock=self.clock,
             attempts=self.retry_attempts,
         )
-
-    def _backoff(self, attempt: int) -> float:
-        return float(min(30.0, 2.0**attempt) * (0.5 + random.random() / 2))
 
     # --- JumpStart metadata ----------------------------------------------------------------------------
     def hub_document(
@@ -323,7 +315,7 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
                     backend=BACKEND,
                     action="DescribeHubContent",
                     resource=model_id,
-                    sleep=self.clock.sleep,
+                    clock=self.clock,
                     attempts=self.retry_attempts,
                 )
             except ResourceNotFoundError as exc:
@@ -551,7 +543,7 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
             backend=BACKEND,
             action="PutObject",
             resource=prefix,
-            sleep=self.clock.sleep,
+            clock=self.clock,
             attempts=self.retry_attempts,
         )
         with self._lock:
@@ -570,7 +562,7 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
             backend=BACKEND,
             action="GetObject",
             resource=prefix,
-            sleep=self.clock.sleep,
+            clock=self.clock,
             attempts=self.retry_attempts,
         )
 
@@ -723,7 +715,7 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
                 backend=BACKEND,
                 action="PutObject",
                 resource=uri,
-                sleep=self.clock.sleep,
+                clock=self.clock,
                 attempts=self.retry_attempts,
             )
         return self._create_training_job(job_name, request)
@@ -747,38 +739,32 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
 
     def _create_training_job(self, job_name: str, request: Mapping[str, Any]) -> JobRecord:
         client = self.client("sagemaker")
-        attempt = 0
-        while True:
-            try:
-                client.create_training_job(**request)
-                break
-            except Exception as exc:
-                if getattr(exc, "response", None) is None and not is_connection_error(exc):
-                    raise
-                err = translate_error(exc, backend=BACKEND, action="CreateTrainingJob", resource=job_name)
-                if isinstance(err, ResourceConflictError):
-                    # another submit (or our own request, before the connection dropped) took the name
-                    return self.describe_job(job_name)
-                if isinstance(err, RETRYABLE) and attempt + 1 < self.retry_attempts:
-                    attempt += 1
-                    if isinstance(err, ServiceUnavailableError):
-                        found = self._find_job(job_name)
-                        if found is not None:
-                            return found
-                    self.clock.sleep(self._backoff(attempt))
-                    continue
-                if isinstance(err, QuotaExceededError):
-                    res = request.get("ResourceConfig", {})
-                    raise QuotaExceededError(
-                        f"{err}. SageMaker refused {res.get('InstanceCount')} x {res.get('InstanceType')}: "
-                        f"request '{res.get('InstanceType')} for training job usage' (and spot usage with "
-                        "use_spot) in Service Quotas, or pick another instance type",
-                        backend=BACKEND,
-                        code=err.code,
-                        request_id=err.request_id,
-                    ) from exc
-                raise err from exc
-        return self.describe_job(job_name)
+        validate_request("sagemaker", "CreateTrainingJob", request)
+        try:
+            # after a dropped connection the job may exist already: find it instead of creating a second one
+            found = call_with_retries(
+                lambda: client.create_training_job(**request) and None,
+                clock=self.clock,
+                backend=BACKEND,
+                action="CreateTrainingJob",
+                resource=job_name,
+                attempts=self.retry_attempts,
+                recover=lambda: self._find_job(job_name),
+            )
+        except ResourceConflictError:
+            # another submit (or our own request, before the connection dropped) took the name
+            return self.describe_job(job_name)
+        except QuotaExceededError as err:
+            res = request.get("ResourceConfig", {})
+            raise QuotaExceededError(
+                f"{err}. SageMaker refused {res.get('InstanceCount')} x {res.get('InstanceType')}: "
+                f"request '{res.get('InstanceType')} for training job usage' (and spot usage with "
+                "use_spot) in Service Quotas, or pick another instance type",
+                backend=BACKEND,
+                code=err.code,
+                request_id=err.request_id,
+            ) from err.__cause__
+        return found if found is not None else self.describe_job(job_name)
 
     def _find_job(self, job_name: str) -> JobRecord | None:
         try:
