@@ -41,6 +41,7 @@ from finetune_sdk._progress import progress_bar, progress_enabled
 from finetune_sdk.backends.base import (
     Backend,
     BackendOptions,
+    CanPreflightImport,
     CostEstimate,
     InvocationLogSource,
     JobKind,
@@ -414,12 +415,10 @@ class Job:
             ConfigurationError: the pre-flight check failed; the message lists every problem.
         """
         be = _backends.resolve(backend)
-        if preflight:
-            check = getattr(be, "preflight_import", None)
-            if callable(check):
-                report = check(source)
-                if not getattr(report, "ok", True):
-                    raise ConfigurationError(f"the model folder {source} cannot be imported:\n{report}")
+        if preflight and isinstance(be, CanPreflightImport):
+            report = be.preflight_import(source)
+            if not report.ok:
+                raise ConfigurationError(f"the model folder {source} cannot be imported:\n{report}")
         payload = {"kind": "import", "source": source}
         default_job, default_model = _default_names(JobKind.IMPORT, source, payload)
         job_name = name or default_job
@@ -564,8 +563,7 @@ class Job:
     def _raise_for_status(self) -> Job:
         record = self.record
         if record.status is JobStatus.FAILED:
-            hint_fn = getattr(self.backend, "failure_hint", None)
-            hint = hint_fn(record) if callable(hint_fn) else None
+            hint = self.backend.failure_hint(record)
             message = f"job {record.name} failed: {record.failure_message or 'no reason given'}"
             if hint:
                 message += f"\nhint: {hint}"

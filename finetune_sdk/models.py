@@ -175,7 +175,7 @@ class Model:
             UnsupportedOperationError: the backend cannot deploy.
         """
         deployer: CanDeploy = require(self.backend, CanDeploy, "deploy models")
-        default_kind = {"bedrock": "provisioned", "sagemaker": "endpoint"}.get(self.backend.name, "local")
+        default_kind = deployer.default_deployment_kind
         dep_name = name or re.sub(r"[^0-9A-Za-z-]+", "-", f"{self.name}-deployment")[:63].strip("-")
         spec = DeploymentSpec(
             model_id=self.id,

@@ -64,7 +64,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finetune_sdk.backends.base import MetadataFilter
 from finetune_sdk.data.records import Conversation, Record, Turn
 from finetune_sdk.errors import (
     AccessDeniedError,
@@ -73,6 +72,7 @@ from finetune_sdk.errors import (
     DataError,
     ResourceNotFoundError,
 )
+from finetune_sdk.specs import MetadataFilter
 
 if TYPE_CHECKING:
     import boto3
@@ -801,7 +801,7 @@ def read_invocation_logs(
         AccessDeniedError / ResourceNotFoundError / BackendError: S3 refused the listing or a read.
 
     Examples:
-        >>> from finetune_sdk.backends.base import MetadataFilter
+        >>> from finetune_sdk.specs import MetadataFilter
         >>> records, report = read_invocation_logs(  # doctest: +SKIP
         ...     "s3://my-logs/bedrock", model_id="us.amazon.nova-pro-v1:0", start="2025-01-01",
         ...     metadata_filter=MetadataFilter.all_of(project="faq", stage="prod"), use_responses=True)

@@ -37,6 +37,7 @@ from finetune_sdk.backends.base import (
     CanBatchInfer,
     CanDeploy,
     CanInvoke,
+    CanPreflightImport,
     ChatResponse,
     CostEstimate,
     DeploymentRecord,
@@ -49,6 +50,7 @@ from finetune_sdk.backends.base import (
     JobStatus,
     MetricPoint,
     ModelRecord,
+    UsesAwsSession,
 )
 from finetune_sdk.backends.bedrock import requests as rq
 from finetune_sdk.backends.bedrock.checks import (
@@ -178,7 +180,7 @@ def _converse_unsupported(exc: BaseException) -> bool:
     )
 
 
-class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
+class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer, CanPreflightImport, UsesAwsSession):
     """Amazon Bedrock: fine-tuning, continued pre-training, distillation, Custom Model Import, Provisioned
     Throughput and on-demand deployments, Converse/InvokeModel inference and batch inference.
 
@@ -205,6 +207,7 @@ class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
         {JobKind.FINE_TUNING, JobKind.CONTINUED_PRE_TRAINING, JobKind.DISTILLATION, JobKind.IMPORT}
     )
     default_poll_interval = 60.0
+    default_deployment_kind = "provisioned"
 
     def __init__(
         self,
@@ -271,6 +274,10 @@ class BedrockBackend(Backend, CanInvoke, CanDeploy, CanBatchInfer):
             ConfigurationError: no Region is configured.
         """
         return self._aws.client(service)
+
+    def endpoint_for(self, service: str) -> str | None:
+        """The endpoint URL the ``service`` client uses (``None``: AWS's own)."""
+        return self._aws.endpoint_for(service)
 
     def _call(
         self,

@@ -29,6 +29,7 @@ Examples:
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import re
@@ -50,13 +51,16 @@ from finetune_sdk.backends.base import (
     DeploymentRecord,
     DeploymentSpec,
     DeploymentStatus,
+    HasModelArtifacts,
     InferenceConfig,
     JobKind,
     JobRecord,
     JobSpec,
     JobStatus,
     MetricPoint,
+    ModelArtifacts,
     ModelRecord,
+    UsesAwsSession,
 )
 from finetune_sdk.backends.sagemaker import requests as rq
 from finetune_sdk.backends.sagemaker import serving
@@ -207,7 +211,7 @@ class _ServingPlan:
     prompt_format: serving.PromptFormat
 
 
-class SageMakerBackend(Backend, CanInvoke, CanDeploy):
+class SageMakerBackend(Backend, CanInvoke, CanDeploy, HasModelArtifacts, UsesAwsSession):
     """Fine-tune with SageMaker training jobs (JumpStart or the SDK's trainer), serve on SageMaker endpoints.
 
     Args:
@@ -230,6 +234,7 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
     name = BACKEND
     supported_kinds = frozenset({JobKind.FINE_TUNING, JobKind.CONTINUED_PRE_TRAINING})
     default_poll_interval = 60.0
+    default_deployment_kind = "endpoint"
     #: attempts per call for throttling and dropped connections (each after an exponential backoff)
     retry_attempts = 5
 
@@ -273,6 +278,34 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
     def client(self, service: str) -> Any:
         """The boto3 client for ``service`` (cached; tests attach stubbers and event hooks to it)."""
         return self._aws.client(service)
+
+    def endpoint_for(self, service: str) -> str | None:
+        """The endpoint URL the ``service`` client uses (``None``: AWS's own)."""
+        return self._aws.endpoint_for(service)
+
+    def model_artifacts(self, job_id: str) -> ModelArtifacts:
+        """Where a training job's model is (its ``output/model/`` folder, or ``model.tar.gz``), with its record."""
+        d = self._describe_training_job(job_id)
+        record = self._job_record(d, self._tags(str(d.get("TrainingJobArn", ""))))
+        compression = str((d.get("OutputDataConfig") or {}).get("CompressionType", "GZIP"))
+        return ModelArtifacts(job=record, uri=self.model_folder(d), compression=compression)
+
+    def list_artifact_files(self, uri: str) -> list[str]:
+        """The names of the objects directly inside the S3 folder ``uri``."""
+        from finetune_sdk._aws.s3 import split_s3_uri
+
+        bucket, prefix = split_s3_uri(uri)
+        names: list[str] = []
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        while True:
+            page = self._call("s3", "list_objects_v2", resource=uri, **params)
+            for obj in page.get("Contents", []):
+                rel = str(obj["Key"])[len(prefix) :]
+                if rel and "/" not in rel:
+                    names.append(rel)
+            if not page.get("IsTruncated"):
+                return names
+            params["ContinuationToken"] = page["NextContinuationToken"]
 
     def _call(self, service: str, op: str, *, resource: str = "", **params: Any) -> Any:
         """Validate against the service model, send with the core's retry policy, translate errors."""
@@ -1440,10 +1473,10 @@ class SageMakerBackend(Backend, CanInvoke, CanDeploy):
         role_arn: str | None = None,
     ) -> Job:
         """Import a completed job's weights into Amazon Bedrock (Custom Model Import); see
-        :func:`finetune_sdk.backends.sagemaker.export.export_to_bedrock`."""
-        from finetune_sdk.backends.sagemaker.export import export_to_bedrock
+        :func:`finetune_sdk.export.export_to_bedrock` (the cross-backend move lives in the API layer)."""
+        export_to_bedrock = importlib.import_module("finetune_sdk.export").export_to_bedrock
 
-        return export_to_bedrock(
+        return export_to_bedrock(  # type: ignore[no-any-return]
             job_id,
             sagemaker_backend=self,
             bedrock_backend=bedrock_backend,

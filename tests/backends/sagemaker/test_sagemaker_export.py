@@ -12,10 +12,10 @@ import pytest
 
 from finetune_sdk.backends.base import JobKind, JobSpec, JobStatus
 from finetune_sdk.backends.sagemaker import SageMakerBackend, SageMakerOptions, export_to_bedrock
-from finetune_sdk.backends.sagemaker.export import check_model_files
 from finetune_sdk.data.dataset import Dataset
 from finetune_sdk.data.records import Conversation
 from finetune_sdk.errors import ConfigurationError
+from finetune_sdk.export import check_model_files
 from finetune_sdk.jobs import Job
 from finetune_sdk.testing.aws import AwsEmulation
 from finetune_sdk.testing.clock import FakeClock
