@@ -20,7 +20,7 @@ from finetune_sdk.distillation import Distiller, QualityGate, prompts_from_logs
 from finetune_sdk.evaluation import Evaluator
 
 pytest.importorskip("moto")
-pytest.importorskip("finetune_sdk.backends.bedrock.backend")
+pytest.importorskip("finetune_sdk.backends.bedrock._backend")
 
 from finetune_sdk.testing.aws import AwsEmulation
 
