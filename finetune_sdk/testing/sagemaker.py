@@ -53,7 +53,7 @@ from finetune_sdk._clock import Clock
 from finetune_sdk.testing.clock import FakeClock
 
 if TYPE_CHECKING:
-    from finetune_sdk.backends.sagemaker.backend import SageMakerBackend
+    from finetune_sdk.backends.sagemaker import SageMakerBackend
 
 __all__ = [
     "LLAMA3_MODEL_IDS",

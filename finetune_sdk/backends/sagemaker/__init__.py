@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from finetune_sdk.backends.sagemaker.backend import SageMakerBackend
+from finetune_sdk.backends.sagemaker._backend import SageMakerBackend
 from finetune_sdk.backends.sagemaker.hyperparameters import JumpStartLlamaHyperparameters
 from finetune_sdk.backends.sagemaker.jumpstart import HubDocument
 from finetune_sdk.backends.sagemaker.options import SageMakerEndpointOptions, SageMakerOptions, VpcConfig
