@@ -375,7 +375,7 @@ class SageMakerEmulation:
         region: the Region of the session.
         clock: drives every transition and timestamp (a new :class:`FakeClock` by default;
             :meth:`backend` shares it).
-        session: a ``boto3.Session`` inside an already running moto (e.g. ``AwsEmulation.session``) to extend
+        session: a ``boto3.Session`` inside an already running moto (e.g. ``BedrockEmulation.session``) to extend
             instead of starting moto here.
         job_duration_s / stop_duration_s / endpoint_duration_s: clock seconds a job trains, a stop takes and
             an endpoint is ``Creating``.

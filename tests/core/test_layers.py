@@ -175,3 +175,34 @@ def test_old_export_path_warns_and_still_works() -> None:
     from finetune_sdk.export import check_model_files, export_to_bedrock
 
     assert old.export_to_bedrock is export_to_bedrock and old.check_model_files is check_model_files
+
+
+def test_aws_emulation_is_now_bedrock_emulation_and_the_old_name_warns() -> None:
+    pytest.importorskip("moto")
+    import finetune_sdk.testing as testing
+    from finetune_sdk.testing import aws, emulation
+    from finetune_sdk.testing.emulation import BedrockEmulation
+
+    for owner in (testing, aws, emulation):
+        with pytest.warns(DeprecationWarning, match="AwsEmulation is now BedrockEmulation"):
+            assert owner.AwsEmulation is BedrockEmulation
+    assert aws.BedrockEmulation is BedrockEmulation and testing.BedrockEmulation is BedrockEmulation
+
+
+def test_deprecated_backend_module_paths_warn() -> None:
+    for old, name in (
+        ("finetune_sdk.backends.bedrock.backend", "BedrockBackend"),
+        ("finetune_sdk.backends.sagemaker.backend", "SageMakerBackend"),
+    ):
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match="is deprecated"):
+            module = importlib.import_module(old)
+        assert getattr(module, name) is getattr(importlib.import_module(old.rsplit(".", 1)[0]), name)
+
+
+def test_no_module_of_this_redesign_is_over_900_lines() -> None:
+    # data/dataset.py and data/validate.py belong to the data owner's round and are split there;
+    # distillation/distiller.py was outside this redesign's files (only its capability checks changed)
+    exempt = {"finetune_sdk/data/dataset.py", "finetune_sdk/data/validate.py", "finetune_sdk/distillation/distiller.py"}
+    sizes = {str(p.relative_to(ROOT.parent)): p.read_text(encoding="utf-8").count("\n") + 1 for p in ROOT.rglob("*.py")}
+    assert {p: n for p, n in sizes.items() if n > 900 and p not in exempt} == {}
