@@ -4,8 +4,9 @@ One base (:mod:`._base`: resource lifecycle, fault injection, call recording, id
 the clock, routing and validation against the service model) and, per service, handler tables of
 ``_op_<operation>`` methods composed into the emulation class: :class:`BedrockEmulation` (customisation and
 import jobs, models, Provisioned Throughput, deployments, batch inference, invocation logging, Converse and
-InvokeModel). ``AwsEmulation`` is the old name of :class:`BedrockEmulation`, kept for one release; using it
-warns.
+InvokeModel). :class:`SageMakerEmulation` fills moto's SageMaker gaps (training jobs that move, hub documents,
+endpoints); it has its own event-handler table and does not use the base yet. ``AwsEmulation`` is the old
+name of :class:`BedrockEmulation`, kept for one release; using it warns.
 
 Examples:
     >>> from finetune_sdk.testing.emulation import BedrockEmulation
@@ -22,8 +23,17 @@ from typing import Any
 from finetune_sdk.testing._shapes import Violation
 from finetune_sdk.testing.emulation._base import EmulationBugError, FaultKind, RecordedRequest, Responder
 from finetune_sdk.testing.emulation._bedrock import BedrockEmulation
+from finetune_sdk.testing.emulation._sagemaker import SageMakerEmulation
 
-__all__ = ["BedrockEmulation", "EmulationBugError", "FaultKind", "RecordedRequest", "Responder", "Violation"]
+__all__ = [
+    "BedrockEmulation",
+    "EmulationBugError",
+    "FaultKind",
+    "RecordedRequest",
+    "Responder",
+    "SageMakerEmulation",
+    "Violation",
+]
 
 
 def deprecated_alias(name: str) -> Any:
