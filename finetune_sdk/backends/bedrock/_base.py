@@ -176,6 +176,8 @@ class _BedrockBase(Backend, UsesAwsSession):
             cap_s=8.0,
         )
         self._imported_cache: dict[str, Mapping[str, Any]] = {}
+        #: job requests already built and validated, by spec (see ``_checked_request``)
+        self._checked_requests: dict[str, tuple[str, dict[str, Any]]] = {}
         self._dialects: dict[str, str | None] = {}
         self._no_converse: dict[str, str] = {}
 
@@ -214,12 +216,14 @@ class _BedrockBase(Backend, UsesAwsSession):
         recover: Callable[[], dict[str, Any] | None] | None = None,
         model_id: str | None = None,
         timing: _Timing | None = None,
+        validated: bool = False,
     ) -> dict[str, Any]:
-        """Validate, send with retries, translate errors. Returns the response dict."""
+        """Validate (unless the caller already did), send with retries, translate errors. Returns the response."""
         from botocore import xform_name
         from botocore.exceptions import BotoCoreError, ClientError
 
-        validate_request(service, operation, params)
+        if not validated:
+            validate_request(service, operation, params)
         method = getattr(self.client(service), xform_name(operation))
 
         def send() -> dict[str, Any]:

@@ -158,9 +158,24 @@ class _BedrockJobs(_BedrockBase):
         """
         if spec.kind not in self.supported_kinds:
             raise UnsupportedOperationError(f"the bedrock backend cannot run {spec.kind.value} jobs")
-        check_job_spec(spec, region=self.region)
-        operation, params = rq.job_request(spec, role_arn=self.role_arn, output_uri=self.output_uri)
-        validate_request("bedrock", operation, params)
+        self._checked_request(spec)
+
+    def _checked_request(self, spec: JobSpec) -> tuple[str, dict[str, Any]]:
+        """The job's request, built and checked (catalog rules, then the service model) once per spec.
+
+        ``Job.create`` checks a spec before submitting it; both steps use this, so the request is built and
+        validated against the service model once, and the same request is sent.
+        """
+        key = f"{spec.client_token()}|{self.role_arn}|{self.output_uri}|{self.region}"
+        hit = self._checked_requests.get(key)
+        if hit is None:
+            check_job_spec(spec, region=self.region)
+            operation, params = rq.job_request(spec, role_arn=self.role_arn, output_uri=self.output_uri)
+            validate_request("bedrock", operation, params)
+            if len(self._checked_requests) >= 64:
+                self._checked_requests.pop(next(iter(self._checked_requests)))
+            hit = self._checked_requests[key] = (operation, params)
+        return hit[0], dict(hit[1])
 
     def hyperparameter_schema(self, base_model: str, kind: JobKind) -> Sequence[HyperparameterSpec] | None:
         """The catalog's hyperparameters for ``base_model`` (``None``: distillation, import, unknown)."""
@@ -230,8 +245,7 @@ class _BedrockJobs(_BedrockBase):
         """
         if spec.kind not in self.supported_kinds:
             raise UnsupportedOperationError(f"the bedrock backend cannot run {spec.kind.value} jobs")
-        check_job_spec(spec, region=self.region)
-        operation, params = rq.job_request(spec, role_arn=self.role_arn, output_uri=self.output_uri)
+        operation, params = self._checked_request(spec)
         found: list[JobRecord] = []
 
         def recover() -> dict[str, Any] | None:
@@ -242,7 +256,7 @@ class _BedrockJobs(_BedrockBase):
             return {"jobArn": record.id}
 
         try:
-            response = self._call("bedrock", operation, params, recover=recover)
+            response = self._call("bedrock", operation, params, recover=recover, validated=True)
         except ResourceConflictError as exc:
             # the service's conflict (the name exists); our own "different request" error has no cause
             if exc.__cause__ is None or exc.code not in ("ConflictException", "ResourceInUseException"):
