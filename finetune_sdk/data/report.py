@@ -52,6 +52,7 @@ RULES: Mapping[str, tuple[Severity, str]] = {
     # reading the file
     "encoding.bom": ("warning", "the file starts with a UTF-8 byte order mark"),
     "encoding.invalid_utf8": ("error", "the line is not valid UTF-8"),
+    "encoding.lone_surrogate": ("error", "a string holds a lone UTF-16 surrogate escape"),
     "line.blank": ("warning", "the line is empty or holds only whitespace"),
     "json.malformed": ("error", "the line is not valid JSON"),
     "json.duplicate_key": ("error", "an object repeats a key"),

@@ -329,10 +329,11 @@ class StreamValidator:
             if detected is None or detected == name or accepts(name, detected, obj):
                 self._finish_record(number, name, facts, problems)
                 return
+            primary_result: tuple[Facts | None, list[Problem]] | None = (facts, problems)
         else:
             detected = detect_format(obj)
+            primary_result = None
         allowed = self.allowed
-        prefix: list[Problem] = []
         if allowed is None:
             fmt = detected
             if fmt is None:
@@ -357,20 +358,29 @@ class StreamValidator:
             fmt = detected
         else:
             fmt = next((a for a in allowed if accepts(a, detected, obj)), None)
-            if fmt is None:  # a recognisable record in a format we were not asked for
-                fmt = detected
-                prefix.append(
-                    (
+            if fmt is None:
+                # The file's format was decided once (the model's, or the one asked for): a line is reported
+                # as another format only when it is a sound record of that format; otherwise it is a broken
+                # record of the file's format, and its advice is that format's, never another's.
+                _, other = self._modules[detected].check(obj)
+                if not any((sev or RULES[rule][0]) == "error" for _, rule, _, _, sev in other):
+                    mismatch: Problem = (
                         "",
                         "format.mismatch",
-                        f"the record is {fmt}, not {self.primary}",
+                        f"the record is {detected}, not {self.primary}",
                         CONVERT_HINT.format(fmt=self.primary),
                         None,
                     )
-                )
+                    self._finish_record(number, detected, None, [mismatch])
+                    return
+                assert self.primary is not None
+                if primary_result is None:
+                    primary_result = self._modules[self.primary].check(obj)
+                self._finish_record(number, self.primary, *primary_result)
+                return
         assert fmt is not None
         facts, problems = self._modules[fmt].check(obj)
-        self._finish_record(number, fmt, facts, prefix + problems if prefix else problems)
+        self._finish_record(number, fmt, facts, problems)
 
     def _finish_record(self, number: int, fmt: str, facts: Facts | None, problems: list[Problem]) -> None:
         self._count_format(fmt, number)
@@ -431,6 +441,16 @@ class StreamValidator:
                             None,
                         )
                     )
+        if images and videos:
+            problems.append(
+                (
+                    facts.media[0][0],
+                    "media.mixed_types",
+                    f"the record holds {_n(images, 'image')} and {_n(videos, 'video')}",
+                    "keep images or a video in one record, not both (Bedrock takes one kind per dataset)",
+                    None,
+                )
+            )
         if images and self.first_image is None:
             self.first_image = number
         if videos and self.first_video is None:
