@@ -41,6 +41,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from finetune_sdk.data import formats as _formats
+from finetune_sdk.data.distillation import Purpose
 from finetune_sdk.data.formats import Converter, detect_format
 from finetune_sdk.data.io import is_s3_uri, iter_jsonl, write_jsonl
 from finetune_sdk.data.records import Conversation, Record, TextRecord
@@ -52,7 +53,7 @@ from finetune_sdk.data.validate import (
     validate_objects,
     validate_records,
 )
-from finetune_sdk.errors import DataError, DatasetValidationError
+from finetune_sdk.errors import ConfigurationError, DataError, DatasetValidationError
 
 if TYPE_CHECKING:
     from finetune_sdk.catalog import BaseModelInfo
@@ -735,9 +736,15 @@ class Dataset:
         format: str | None = None,
         validation: Dataset | str | os.PathLike[str] | None = None,
         token_counter: TokenCounter | None = None,
+        purpose: Purpose = "fine_tuning",
     ) -> ValidationReport:
         """Check every record against its wire format and, with ``for_model``, the model's catalog limits
         (record counts, tokens, reserved strings, media, file size). An unread file is streamed.
+
+        With ``purpose="distillation"`` the records are checked as Bedrock distillation prompts instead
+        (``bedrock_conversation``, ``schemaVersion`` required, at most a user message and its answer, one
+        text block per message, one system block, no extra keys, 100 to 15,000 prompts; see
+        :mod:`finetune_sdk.data.distillation`).
 
         Args:
             for_model: a catalog model id (or unique fragment); ``None`` checks the format only.
@@ -746,17 +753,25 @@ class Dataset:
                 limits and, with this one, against the model's training + validation total.
             token_counter: anything with ``count(text) -> int``; default: the model's characters-per-token
                 estimate.
+            purpose: ``"fine_tuning"`` (default) or ``"distillation"``.
 
         Returns:
             The :class:`ValidationReport`; it does not raise on bad data (call ``.raise_for_errors()``).
 
         Raises:
             CatalogError: ``for_model`` is not in the catalog.
-            ConfigurationError: ``format`` is unknown.
+            ConfigurationError: ``format`` or ``purpose`` is unknown, or a validation set was given for
+                distillation (Bedrock distillation takes none).
             DataError: a file cannot be opened.
         """
         model = resolve_model(for_model)
-        report = self._validate(model, format=format, token_counter=token_counter, role="train")
+        if purpose == "distillation" and validation is not None:
+            raise ConfigurationError(
+                "Bedrock distillation takes no validation set; drop validation= (or validate it separately)"
+            )
+        report = self._validate(
+            model, format=format, token_counter=token_counter, role="train", purpose=purpose
+        )
         if validation is None:
             return report
         val = validation if isinstance(validation, Dataset) else Dataset.from_jsonl(validation)
@@ -772,8 +787,11 @@ class Dataset:
         format: str | None,
         token_counter: TokenCounter | None,
         role: Literal["train", "validation"],
+        purpose: Purpose = "fine_tuning",
     ) -> ValidationReport:
         fmt = format or self._format
+        if purpose == "distillation" and fmt != "bedrock_conversation":
+            fmt = format  # a Dataset's own format is checked against the prompt format, not forced on it
         # Validate what the data came from (the file, the dicts), so issue lines stay physical lines.
         if self._path is not None:
             return validate_jsonl(
@@ -784,6 +802,7 @@ class Dataset:
                 role=role,
                 session=self._session,
                 endpoint_url=self._endpoint_url,
+                purpose=purpose,
             )
         if self._raw is not None:
             return validate_objects(
@@ -794,9 +813,16 @@ class Dataset:
                 role=role,
                 source=self.source,
                 lines=self._lines,
+                purpose=purpose,
             )
         return validate_records(
-            self.records, model=model, format=fmt, token_counter=token_counter, role=role, source=self.source
+            self.records,
+            model=model,
+            format=fmt,
+            token_counter=token_counter,
+            role=role,
+            source=self.source,
+            purpose=purpose,
         )
 
     def convert(self, format: str) -> Dataset:

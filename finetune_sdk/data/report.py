@@ -79,6 +79,9 @@ RULES: Mapping[str, tuple[Severity, str]] = {
     "system.multiple_blocks": ("error", "more than one system block for a model that takes one"),
     "turns.multi_turn": ("error", "a multi-turn conversation for a model that trains on single turns"),
     "reserved_string": ("error", "text contains a string the model reserves"),
+    # distillation prompts (validate(..., purpose="distillation"))
+    "distillation.messages": ("error", "a distillation prompt holds more than a user message and its answer"),
+    "distillation.content": ("error", "a distillation prompt message is not exactly one text block"),
     # media
     "media.not_in_user_turn": ("error", "an image or video outside a user turn"),
     "media.unsupported": ("error", "media for a model that trains on text only"),

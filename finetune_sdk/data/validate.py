@@ -34,6 +34,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from finetune_sdk.data import formats as _formats
+from finetune_sdk.data.distillation import (
+    MAX_PROMPT_FILE_BYTES,
+    MAX_PROMPTS,
+    MIN_PROMPTS,
+    PURPOSES,
+    Purpose,
+    prompt_problems,
+)
 from finetune_sdk.data.formats import (
     CONVERT_HINT,
     DROP_KINDS,
@@ -67,6 +75,8 @@ from finetune_sdk.data.report import (
     RuleCount,
     ValidationReport,
 )
+
+from finetune_sdk.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from finetune_sdk.catalog import BaseModelInfo
@@ -137,9 +147,13 @@ class StreamValidator:
         dataset_bucket: str | None = None,
         max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
         count_bytes: bool = False,
+        purpose: Purpose = "fine_tuning",
     ) -> None:
         if format is not None:
             _formats.get(format)  # fail early on unknown names
+        self.distill = _check_purpose(purpose, format) == "distillation"
+        if self.distill:
+            format = "bedrock_conversation"
         self.model = model
         self.forced = format
         self.role = role
@@ -200,6 +214,8 @@ class StreamValidator:
                     single_system_block=self.single_system_block,
                 )
             )
+        if self.distill:
+            self._fast = None  # the prompt rules differ from the fine-tuning ones the fast checks enforce
 
     # -- feeding --------------------------------------------------------------------------------------------
 
@@ -305,6 +321,9 @@ class StreamValidator:
         self.invalid += 1
 
     def _record(self, number: int, obj: Mapping[str, Any]) -> None:
+        if self.distill:
+            self._distill_record(number, obj)
+            return
         primary = self._primary_module
         fmt: str | None
         if primary is not None:
@@ -381,6 +400,29 @@ class StreamValidator:
         assert fmt is not None
         facts, problems = self._modules[fmt].check(obj)
         self._finish_record(number, fmt, facts, problems)
+
+    def _distill_record(self, number: int, obj: Mapping[str, Any]) -> None:
+        """One distillation prompt: the ``bedrock_conversation`` check adapted by the prompt rules."""
+        detected = detect_format(obj)
+        if detected is not None and detected != "bedrock_conversation":
+            _, other = self._modules[detected].check(obj)
+            if not any((sev or RULES[rule][0]) == "error" for _, rule, _, _, sev in other):
+                mismatch: Problem = (
+                    "",
+                    "format.mismatch",
+                    f"the record is {detected}, not a bedrock_conversation distillation prompt",
+                    CONVERT_HINT.format(fmt="bedrock_conversation"),
+                    None,
+                )
+                self._finish_record(number, detected, None, [mismatch])
+                return
+        _, problems = self._modules["bedrock_conversation"].check(obj)
+        self._count_format("bedrock_conversation", number)
+        problems = prompt_problems(obj, problems)
+        if problems:
+            self._add(number, problems)
+        else:
+            self.valid += 1
 
     def _finish_record(self, number: int, fmt: str, facts: Facts | None, problems: list[Problem]) -> None:
         self._count_format(fmt, number)
@@ -649,7 +691,7 @@ class StreamValidator:
                 # Every record is in another format: one file-level issue says it better than one per line.
                 sink.drop_rule("format.mismatch")
                 found = ", ".join(f"{f} ({_n(n, 'line')})" for f, n in outside.items())
-                if model is not None:
+                if model is not None and not self.distill:
                     sink.add(
                         None,
                         "",
@@ -662,10 +704,11 @@ class StreamValidator:
                         None,
                         "",
                         "format.mismatch",
-                        f"asked for {self.primary}; this file is {found}",
+                        f"{'distillation prompts are' if self.distill else 'asked for'} {self.primary}; "
+                        f"this file is {found}",
                         CONVERT_HINT.format(fmt=self.primary),
                     )
-            elif outside and model is not None:
+            elif outside and model is not None and not self.distill:
                 found = ", ".join(f"{f} ({_n(n, 'line')})" for f, n in outside.items())
                 sink.add(
                     None,
@@ -674,7 +717,12 @@ class StreamValidator:
                     f"{model.id} trains on {' or '.join(self.allowed)} records; {found} are not",
                     CONVERT_HINT.format(fmt=self.primary),
                 )
-        if self.forced is not None and model is not None and self.forced not in _accepted_formats(model):
+        if (
+            self.forced is not None
+            and model is not None
+            and not self.distill
+            and self.forced not in _accepted_formats(model)
+        ):
             sink.add(
                 None,
                 "",
@@ -685,6 +733,34 @@ class StreamValidator:
         if self.forced is not None:
             return self.forced
         return majority or (model.format if model is not None else None)
+
+    def _prompt_limits(self, records: int, size: int | None) -> None:
+        sink = self.sink
+        if records < MIN_PROMPTS:
+            sink.add(
+                None,
+                "",
+                "records.min_train",
+                f"{_n(records, 'prompt')}; Bedrock distillation needs at least {_fmt_int(MIN_PROMPTS)}",
+                "add prompts, or fine-tune on the teacher's answers instead (Distiller method='fine_tune')",
+            )
+        if records > MAX_PROMPTS:
+            sink.add(
+                None,
+                "",
+                "records.max_train",
+                f"{_n(records, 'prompt')}; Bedrock distillation takes at most {_fmt_int(MAX_PROMPTS)}",
+                "sample or split the prompts",
+            )
+        if size is not None and size > MAX_PROMPT_FILE_BYTES:
+            sink.add(
+                None,
+                "",
+                "file.size",
+                f"the prompt file is {_fmt_int(size)} bytes; Bedrock distillation takes under "
+                f"{_fmt_int(MAX_PROMPT_FILE_BYTES)} (1 GiB)",
+                "sample the prompts or shorten them",
+            )
 
     def finish(self, *, file_bytes: int | None = None) -> ValidationReport:
         """Run the file-level checks and return the report of this stream."""
@@ -710,6 +786,8 @@ class StreamValidator:
                 f"the {self.role} data holds no records",
                 "check the path; a dataset needs at least one JSON object per line",
             )
+        elif self.distill:
+            self._prompt_limits(records, size)
         elif model is not None:
             limits = model.limits
             if self.role == "train":
@@ -769,6 +847,17 @@ class StreamValidator:
         )
 
 
+def _check_purpose(purpose: str, format: str | None) -> str:
+    if purpose not in PURPOSES:
+        raise ConfigurationError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
+    if purpose == "distillation" and format not in (None, "bedrock_conversation"):
+        raise ConfigurationError(
+            f"distillation prompts are bedrock_conversation records, not {format}; drop format= or convert "
+            "the data with Dataset.convert('bedrock_conversation')"
+        )
+    return purpose
+
+
 def _sort_key(issue: Issue) -> tuple[int, int]:
     return (0 if issue.line is None else 1, issue.line or 0)
 
@@ -793,6 +882,7 @@ def validate_jsonl(
     max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
     session: Any = None,
     endpoint_url: str | None = None,
+    purpose: Purpose = "fine_tuning",
 ) -> ValidationReport:
     """Validate a JSONL file (path, ``s3://`` URI or binary file object), streaming.
 
@@ -814,6 +904,7 @@ def validate_jsonl(
         source=name if isinstance(name, str) else None,
         dataset_bucket=dataset_bucket(name if isinstance(name, str) else None),
         max_issues_per_rule=max_issues_per_rule,
+        purpose=purpose,
     )
     with open_binary(source, session=session, endpoint_url=endpoint_url) as fh:
         v.feed_binary(fh)
@@ -831,6 +922,7 @@ def validate_objects(
     source: str | None = None,
     lines: Iterable[int] | None = None,
     max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
+    purpose: Purpose = "fine_tuning",
 ) -> ValidationReport:
     """Validate in-memory wire records (dicts). Issue ``line`` is the 1-based position, or the matching
     entry of ``lines`` (e.g. CSV line numbers) when given.
@@ -840,7 +932,7 @@ def validate_objects(
         ConfigurationError: ``format`` is not a known format name.
     """
     info = resolve_model(model)
-    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule)
+    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule, purpose)
     numbers = iter(lines) if lines is not None else None
     for i, obj in enumerate(objects, 1):
         v.feed_object(next(numbers, i) if numbers is not None else i, obj)
@@ -854,6 +946,7 @@ def _in_memory_validator(
     role: Role,
     source: str | None,
     max_issues_per_rule: int,
+    purpose: Purpose = "fine_tuning",
 ) -> StreamValidator:
     """A validator for objects or records held in memory: file sizes are counted only when the model limits them."""
     return StreamValidator(
@@ -864,7 +957,9 @@ def _in_memory_validator(
         source=source,
         dataset_bucket=dataset_bucket(source),
         max_issues_per_rule=max_issues_per_rule,
-        count_bytes=bool(info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)),
+        count_bytes=purpose == "distillation"
+        or bool(info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)),
+        purpose=purpose,
     )
 
 
@@ -877,6 +972,7 @@ def validate_records(
     role: Role = "train",
     source: str | None = None,
     max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
+    purpose: Purpose = "fine_tuning",
 ) -> ValidationReport:
     """Validate canonical records as they would be written: each is rendered in ``format`` (default: the
     model's format, else the lossless ``bedrock_conversation``/``text``) and the wire dict is checked.
@@ -889,11 +985,13 @@ def validate_records(
     """
     info = resolve_model(model)
     accepted = _accepted_formats(info) if info is not None else ()
-    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule)
+    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule, purpose)
     converters: dict[str, Converter] = {}
     for i, record in enumerate(records, 1):
         if format is not None:
             fmt = format
+        elif v.distill:
+            fmt = "bedrock_conversation"
         elif info is not None:  # the model's format; text records as text where the model takes it (CPT)
             fmt = "text" if isinstance(record, TextRecord) and "text" in accepted else info.format
         else:

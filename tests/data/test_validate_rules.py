@@ -403,6 +403,35 @@ CASES: list[Case] = [
         _file(_pad(3), for_model=_limits(CLAUDE, min_train_records=1, max_train_file_bytes=100)),
         [(None, "file.size")],
     ),
+    (
+        "encoding.lone_surrogate",
+        _file([b'{"messages": [{"role": "user", "content": "a \\ud83d b"}, '
+               b'{"role": "assistant", "content": "c"}]}', _qa()]),
+        [(1, "encoding.lone_surrogate")],
+    ),
+    (
+        "distillation.messages",
+        _file(
+            [
+                _conv(("user", [{"text": "q"}]), ("assistant", [{"text": "a"}]), ("user", [{"text": "q2"}])),
+                *_pad(100, lambda i: _conv(("user", [{"text": f"q{i}"}]))),
+            ],
+            purpose="distillation",
+        ),
+        [(1, "distillation.messages"), (1, "roles.last_assistant")],
+    ),
+    (
+        "distillation.content",
+        _file(
+            [
+                _conv(("user", [{"text": "q"}, {"text": "more"}])),
+                _conv(("user", [{"text": "q"}, _img()])),
+                *_pad(100, lambda i: _conv(("user", [{"text": f"q{i}"}]))),
+            ],
+            purpose="distillation",
+        ),
+        [(1, "distillation.content"), (2, "distillation.content")],
+    ),
 ]
 
 
