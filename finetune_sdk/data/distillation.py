@@ -30,8 +30,8 @@ __all__ = [
     "MAX_PROMPTS",
     "MAX_PROMPT_FILE_BYTES",
     "MIN_PROMPTS",
-    "Purpose",
     "PURPOSES",
+    "Purpose",
     "prompt_problems",
 ]
 
@@ -51,13 +51,11 @@ def prompt_problems(obj: Mapping[str, Any], base: list[Problem]) -> list[Problem
     adapted to prompts (a lone user message is complete; unknown keys and a missing ``schemaVersion`` are
     errors) plus the prompt-only rules."""
     msgs = obj.get("messages")
-    lone_user = (
-        type(msgs) is list and len(msgs) == 1 and type(msgs[0]) is dict and msgs[0].get("role") == "user"
-    )
+    lone_user = type(msgs) is list and len(msgs) == 1 and type(msgs[0]) is dict and msgs[0].get("role") == "user"
     out: list[Problem] = []
     for p in base:
         path, rule, message, hint, _severity = p
-        if lone_user and rule in ("messages.too_few", "roles.last_assistant"):
+        if rule == "roles.last_assistant" or (lone_user and rule == "messages.too_few"):
             continue  # a prompt without the answer is what distillation expects
         if rule in _STRICT:
             hint = (
@@ -75,8 +73,8 @@ def prompt_problems(obj: Mapping[str, Any], base: list[Problem]) -> list[Problem
                 problem(
                     "messages",
                     "distillation.messages",
-                    f"{len(msgs)} messages; a distillation prompt holds a user message and at most the "
-                    "assistant's desired answer",
+                    f"{len(msgs)} messages; a distillation prompt is single-turn: a user message and at most "
+                    "the assistant's desired answer",
                     "keep the last user message (and its answer) per prompt; split longer conversations",
                 )
             )
@@ -84,9 +82,7 @@ def prompt_problems(obj: Mapping[str, Any], base: list[Problem]) -> list[Problem
             content = m.get("content") if type(m) is dict else None
             if type(content) is not list:
                 continue  # reported by the format check
-            kinds = [
-                next(iter(b), "?") if type(b) is dict and len(b) == 1 else "invalid block" for b in content
-            ]
+            kinds = [next(iter(b), "?") if type(b) is dict and len(b) == 1 else "invalid block" for b in content]
             if kinds != ["text"]:
                 media = [k for k in kinds if k in ("image", "video")]
                 message = (

@@ -75,7 +75,6 @@ from finetune_sdk.data.report import (
     RuleCount,
     ValidationReport,
 )
-
 from finetune_sdk.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -381,6 +380,7 @@ class StreamValidator:
                 # The file's format was decided once (the model's, or the one asked for): a line is reported
                 # as another format only when it is a sound record of that format; otherwise it is a broken
                 # record of the file's format, and its advice is that format's, never another's.
+                assert detected is not None  # accepts() takes every unrecognisable record
                 _, other = self._modules[detected].check(obj)
                 if not any((sev or RULES[rule][0]) == "error" for _, rule, _, _, sev in other):
                     mismatch: Problem = (
@@ -741,7 +741,7 @@ class StreamValidator:
                 None,
                 "",
                 "records.min_train",
-                f"{_n(records, 'prompt')}; Bedrock distillation needs at least {_fmt_int(MIN_PROMPTS)}",
+                f"Bedrock distillation needs at least {_fmt_int(MIN_PROMPTS)} prompts, got {_fmt_int(records)}",
                 "add prompts, or fine-tune on the teacher's answers instead (Distiller method='fine_tune')",
             )
         if records > MAX_PROMPTS:
@@ -749,7 +749,7 @@ class StreamValidator:
                 None,
                 "",
                 "records.max_train",
-                f"{_n(records, 'prompt')}; Bedrock distillation takes at most {_fmt_int(MAX_PROMPTS)}",
+                f"Bedrock distillation takes at most {_fmt_int(MAX_PROMPTS)} prompts, got {_fmt_int(records)}",
                 "sample or split the prompts",
             )
         if size is not None and size > MAX_PROMPT_FILE_BYTES:

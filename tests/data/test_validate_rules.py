@@ -418,7 +418,7 @@ CASES: list[Case] = [
             ],
             purpose="distillation",
         ),
-        [(1, "distillation.messages"), (1, "roles.last_assistant")],
+        [(1, "distillation.messages")],
     ),
     (
         "distillation.content",
