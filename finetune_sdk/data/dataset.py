@@ -41,6 +41,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from finetune_sdk.data import formats as _formats
+from finetune_sdk.data.contexts import CONTEXT_GROUP
 from finetune_sdk.data.distillation import Purpose
 from finetune_sdk.data.formats import Converter, detect_format
 from finetune_sdk.data.io import is_s3_uri, iter_jsonl, write_jsonl
@@ -484,7 +485,8 @@ class Dataset:
         """TAT-QA (a JSON array of contexts with a table, paragraphs and questions) as one conversation per
         question: the user turn holds the table as text (unless ``include_table=False``), the paragraphs
         and the question; the assistant gives the answer (list answers joined with ``", "``, the scale
-        appended). ``metadata`` has ``answer`` (as in the file), ``answer_type``, ``scale`` and ``uid``.
+        appended). ``metadata`` has ``answer`` (as in the file), ``answer_type``, ``scale``, ``uid`` and
+        ``table_uid`` (the context: ``split(group_by="table_uid")`` keeps a table's questions together).
 
         Raises:
             DataError: the file is missing or not a TAT-QA JSON array.
@@ -527,6 +529,7 @@ class Dataset:
                             "answer_type": q.get("answer_type"),
                             "scale": q.get("scale") or "",
                             "uid": q.get("uid"),
+                            "table_uid": (ctx.get("table") or {}).get("uid"),
                         },
                     )
                 )
@@ -906,12 +909,13 @@ class Dataset:
         )
         return self._derive(list(records), report)
 
-    def dedupe(self, *, near: bool = False, threshold: float = 0.85) -> Dataset:
-        """A copy without duplicates (exact, or near-duplicates by MinHash with ``near=True``); see
+    def dedupe(self, *, near: bool = False, threshold: float = 0.85, number_aware: bool = True) -> Dataset:
+        """A copy without duplicates (exact, or near-duplicates by MinHash with ``near=True``; records whose
+        numbers differ, or that only share a context such as a table, are not near duplicates); see
         :func:`finetune_sdk.data.dedupe.dedupe_records`. ``last_report`` is the ``DedupeReport``."""
         from finetune_sdk.data.dedupe import dedupe_records
 
-        records, report = dedupe_records(self.records, near=near, threshold=threshold)
+        records, report = dedupe_records(self.records, near=near, threshold=threshold, number_aware=number_aware)
         return self._derive(list(records), report)
 
     def split(
@@ -924,7 +928,13 @@ class Dataset:
         group_by: Callable[[Record], Hashable] | str | None = None,
     ) -> DatasetSplits:
         """Split into named parts (see :func:`finetune_sdk.data.split.split_records`). ``stratify_by`` and
-        ``group_by`` take a function of the record or a ``metadata`` key.
+        ``group_by`` take a function of the record or a ``metadata`` key that every record has;
+        ``group_by="@context"`` keeps records that share a context (a TAT-QA table, a document; see
+        :mod:`finetune_sdk.data.contexts`) in one split, so no test question's table is in training.
+
+        Raises:
+            ConfigurationError: a record lacks the ``stratify_by``/``group_by`` metadata key, or the ratios or
+                counts are invalid.
 
         Returns:
             :class:`DatasetSplits`, a mapping of name to Dataset with ``.train``/``.validation``/``.test``.
@@ -936,8 +946,8 @@ class Dataset:
             ratios=ratios,
             counts=counts,
             seed=seed,
-            stratify_by=_key_fn(stratify_by),
-            group_by=_key_fn(group_by),
+            stratify_by=_key_fn(stratify_by, self.records, "stratify_by"),
+            group_by=_key_fn(group_by, self.records, "group_by"),
         )
         fmt = self._format or self._detected
         return DatasetSplits(
@@ -1044,11 +1054,14 @@ class DatasetSplits(Mapping[str, Dataset]):
         except KeyError:
             raise AttributeError(f"no split named {name!r}; splits: {', '.join(self._parts)}") from None
 
-    def leakage(self, *, near: bool = False, threshold: float = 0.85) -> LeakageReport:
-        """Records shared between splits (see :func:`finetune_sdk.data.dedupe.check_leakage`)."""
+    def leakage(self, *, near: bool = False, threshold: float = 0.85, contexts: bool = True) -> LeakageReport:
+        """Records, and contexts such as TAT-QA tables, shared between splits (see
+        :func:`finetune_sdk.data.dedupe.check_leakage`)."""
         from finetune_sdk.data.dedupe import check_leakage
 
-        return check_leakage({k: v.records for k, v in self._parts.items()}, near=near, threshold=threshold)
+        return check_leakage(
+            {k: v.records for k, v in self._parts.items()}, near=near, threshold=threshold, contexts=contexts
+        )
 
     def __repr__(self) -> str:
         return "DatasetSplits(" + ", ".join(f"{k}={len(v)}" for k, v in self._parts.items()) + ")"
@@ -1079,16 +1092,62 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _key_fn(key: Callable[[Record], Hashable] | str | None) -> Callable[[Record], Hashable] | None:
+def _key_fn(
+    key: Callable[[Record], Hashable] | str | None, records: Sequence[Record], argument: str
+) -> Callable[[Record], Hashable] | None:
+    """A key function from a function, a metadata key (every record must have it) or, for ``group_by``,
+    :data:`~finetune_sdk.data.contexts.CONTEXT_GROUP` (records sharing a context form one group).
+
+    Raises:
+        ConfigurationError: a record lacks the metadata key (the message names the first and the keys it has).
+    """
     if key is None or callable(key):
         return key
     name = key
+    if name == CONTEXT_GROUP and argument == "group_by":
+        return _context_groups(records)
+    for i, record in enumerate(records):
+        if name not in record.metadata:
+            have = ", ".join(sorted(record.metadata)) or "none"
+            hint = (
+                f"; or group_by={CONTEXT_GROUP!r} to keep records that share a table or document together"
+                if argument == "group_by"
+                else ""
+            )
+            raise ConfigurationError(
+                f"{argument}={name!r}: record {i} has no metadata key {name!r} (its keys: {have}); every record "
+                f"needs it to {'stratify' if argument == 'stratify_by' else 'group'} by it. Pass a function "
+                f"of the record, or a key all records have{hint}"
+            )
 
     def by_metadata(record: Record) -> Hashable:
         value = record.metadata.get(name)
         return value if isinstance(value, Hashable) else repr(value)
 
     return by_metadata
+
+
+def _context_groups(records: Sequence[Record]) -> Callable[[Record], Hashable]:
+    """Group key: records linked by shared contexts (transitively) get one key; others their own."""
+    from finetune_sdk.data.contexts import shared_contexts
+
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[bytes, int] = {}
+    for i, keys in enumerate(shared_contexts(records)):
+        for k in keys:
+            j = owner.setdefault(k, i)
+            ri, rj = find(i), find(j)
+            if ri != rj:
+                parent[max(ri, rj)] = min(ri, rj)
+    group = {id(r): find(i) for i, r in enumerate(records)}
+    return lambda record: group[id(record)]
 
 
 def _raise_if(sink: IssueSink, source: str, total: int) -> None:

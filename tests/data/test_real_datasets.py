@@ -63,7 +63,9 @@ def test_tatqa_records(shared_datasets: Path) -> None:
         "answer_type": "arithmetic",
         "scale": "percent",
         "uid": "05b670d3-5b19-438c-873f-9bf6de29c69e",
+        "table_uid": scaled.metadata["table_uid"],
     }
+    assert isinstance(scaled.metadata["table_uid"], str) and len({r.metadata["table_uid"] for r in ds}) == 278
     no_table = Dataset.from_tatqa(shared_datasets / "tatqa" / "tatqa_dataset_dev.json", include_table=False)
     assert "Table:" not in no_table[0].prompt_text and no_table[0].reference == first.reference
 
