@@ -129,7 +129,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         _err("the output path is the input file; write to another path")
         return 2
     try:
-        report = Dataset.from_jsonl(args.path, format=args.from_format).to_jsonl(args.output, format=args.to)
+        report = Dataset.from_json(args.path, format=args.from_format).to_jsonl(args.output, format=args.to)
     except DatasetValidationError as exc:
         if exc.report is not None:
             print(exc.report.to_json(indent=2) if args.json else exc.report.to_text())

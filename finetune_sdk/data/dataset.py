@@ -202,6 +202,53 @@ class Dataset:
         return cls._lazy(text, format=format, on_error=on_error)
 
     @classmethod
+    def from_json(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        on_error: OnError = "raise",
+    ) -> Dataset:
+        """A Dataset from a ``.json`` file holding one JSON array of records (``[{...}, {...}]``), the shape
+        many exports use; a JSON Lines file is read as :meth:`from_jsonl` does. Issue lines of an array are
+        the records' 1-based positions in it.
+
+        Raises:
+            DataError: the file is missing, is not JSON, or is not an array of objects (the message says
+                where).
+
+        Examples:
+            >>> import json, tempfile, pathlib
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.json"
+            >>> _ = p.write_text(json.dumps([{"prompt": "2+2?", "completion": "4"}], indent=2))
+            >>> ds = Dataset.from_json(p)
+            >>> len(ds), ds.format, ds.validate().ok
+            (1, 'prompt_completion', True)
+        """
+        from finetune_sdk.data.io import open_binary
+        from finetune_sdk.data.validate import looks_like_json_array
+
+        text = os.fspath(path)
+        with open_binary(text) as fh:
+            array = looks_like_json_array(fh.readline(), fh.readline())
+        if not array:
+            return cls.from_jsonl(text, format=format, on_error=on_error)
+        try:
+            with open(text, encoding="utf-8-sig") as fh:
+                rows = json.load(fh)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read {text!r}: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{text!r} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from exc
+        if not isinstance(rows, list):
+            raise DataError(f"{text!r} holds a JSON {type(rows).__name__}, not an array of records")
+        ds = cls._from_raw(rows, format=format, source=text)
+        ds._on_error = on_error
+        return ds
+
+    @classmethod
     def from_s3(
         cls,
         uri: str,
@@ -648,9 +695,24 @@ class Dataset:
             for i, row in enumerate(self._raw):
                 yield (lines[i] if lines is not None else i + 1), row, ()
         elif self._path is not None:
+            self._refuse_array_file()
             for jl in iter_jsonl(self._path, session=self._session, endpoint_url=self._endpoint_url):
                 if jl.kind != "blank":
                     yield jl.number, jl.value, jl.issues
+
+    def _refuse_array_file(self) -> None:
+        from finetune_sdk.data.io import open_binary
+        from finetune_sdk.data.validate import array_file_issue, looks_like_json_array
+
+        assert self._path is not None
+        with open_binary(self._path, session=self._session, endpoint_url=self._endpoint_url) as fh:
+            if not looks_like_json_array(fh.readline(), fh.readline()):
+                return
+        issue = array_file_issue(self.source)
+        raise DatasetValidationError(
+            f"{self.source}:1: {issue.message} ({issue.hint})",
+            report=ValidationReport.from_issues([issue], source=self.source, total_lines=1, invalid_records=1),
+        )
 
     def _materialize(self) -> list[Record]:
         with _gc_paused():

@@ -292,6 +292,9 @@ class DedupeReport(_Frozen):
             text += f" and {self.near_duplicates} near (Jaccard ≥ {self.threshold})"
         return text + f" duplicates in {len(self.clusters)} clusters"
 
+    def __repr__(self) -> str:
+        return f"DedupeReport({self})"
+
 
 class SplitOverlap(_Frozen):
     """Records shared by two splits.
@@ -380,6 +383,12 @@ class LeakageReport(_Frozen):
         )
         head = "<tr><th>splits</th><th>exact pairs</th><th>near pairs</th><th>sample</th></tr>"
         return f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
+
+    def __repr__(self) -> str:
+        return (
+            f"LeakageReport(ok={self.ok}, split_sizes={self.split_sizes!r}, near={self.near}, "
+            f"overlaps={len(self.overlaps)})"
+        )
 
     def __str__(self) -> str:
         if self.ok:
@@ -798,9 +807,9 @@ def check_leakage(
     context_count: dict[tuple[int, int], int] = {}
     if contexts:
         holders: dict[bytes, dict[int, list[int]]] = {}
-        for g, keys in enumerate(context_sets):
+        for g, ctx_keys in enumerate(context_sets):
             s, i = flat[g]
-            for key in keys:
+            for key in ctx_keys:
                 holders.setdefault(key, {}).setdefault(s, []).append(i)
         for by_split in holders.values():
             for sa, sb in itertools.combinations(sorted(by_split), 2):

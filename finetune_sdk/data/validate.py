@@ -29,6 +29,8 @@ Examples:
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,6 +57,7 @@ from finetune_sdk.data.formats import (
 )
 from finetune_sdk.data.formats._base import FastRules, find_reserved, reserved_groups
 from finetune_sdk.data.io import (
+    BOM,
     JsonLine,
     Source,
     dumps_line,
@@ -84,8 +87,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Role",
     "StreamValidator",
+    "array_file_issue",
     "combine_reports",
     "dataset_bucket",
+    "looks_like_json_array",
     "resolve_model",
     "validate_jsonl",
     "validate_objects",
@@ -172,6 +177,7 @@ class StreamValidator:
         self.blank = 0
         self.nbytes = 0
         self.count_bytes = count_bytes
+        self.array_file = False  # the file is one JSON array: only that is reported
         self.format_counts: dict[str, int] = {}
         self.first_lines: dict[str, list[int]] = {}
         self._bm_plain = 0  # bedrock_messages lines without top-level system (also valid openai_chat)
@@ -765,6 +771,17 @@ class StreamValidator:
     def finish(self, *, file_bytes: int | None = None) -> ValidationReport:
         """Run the file-level checks and return the report of this stream."""
         sink = self.sink
+        if self.array_file:
+            return ValidationReport(
+                source=self.source,
+                model=self.model.id if self.model is not None else None,
+                total_lines=self.total,
+                invalid_records=self.invalid,
+                file_bytes=file_bytes,
+                issues=sink.issues(),
+                rule_counts=sink.rule_counts(),
+                max_issues_per_rule=sink.cap,
+            )
         fmt = self._finish_formats()
         if self.first_image is not None and self.first_video is not None:
             sink.add(
@@ -847,6 +864,39 @@ class StreamValidator:
         )
 
 
+def looks_like_json_array(first_line: bytes, second_line: bytes = b"") -> bool:
+    """Whether a file starting with these lines is one JSON array of records (a ``.json`` file) rather than
+    JSON Lines: the first line is ``[`` alone, the start of an array that continues on the next lines, or a
+    whole array holding objects with nothing after it. A JSONL line that is an array (of numbers, or
+    followed by more lines) is left to ``json.not_object``."""
+    head = first_line.removeprefix(BOM).strip()
+    if not head.startswith(b"["):
+        return False
+    if head == b"[":
+        return True
+    try:
+        value = json.loads(head)
+    except ValueError:
+        return True  # '[{"a": 1},' : the first line of a pretty-printed or wrapped array
+    return type(value) is list and any(type(v) is dict for v in value) and not second_line.strip()
+
+
+def array_file_issue(source: str | None) -> Issue:
+    """The one file-level issue of a JSON-array file, at line 1, with the conversion to run."""
+    where = source or "PATH"
+    return Issue(
+        line=1,
+        rule="json.array_file",
+        severity="error",
+        message="the file is one JSON array ([{...}, {...}]), not JSON Lines; Bedrock reads one JSON object per "
+        "line, so no line of this file is a record",
+        hint=f"convert it: Dataset.from_json({where!r}).to_jsonl('train.jsonl'), or "
+        f"`finetune data convert {where} --to FORMAT -o train.jsonl` (raw AQuA-RAT or TAT-QA files: "
+        f"`finetune data import aqua|tatqa {where} -o train.jsonl`)",
+        source=source,
+    )
+
+
 def _check_purpose(purpose: str, format: str | None) -> str:
     if purpose not in PURPOSES:
         raise ConfigurationError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
@@ -907,7 +957,20 @@ def validate_jsonl(
         purpose=purpose,
     )
     with open_binary(source, session=session, endpoint_url=endpoint_url) as fh:
-        v.feed_binary(fh)
+        first = fh.readline()
+        second = fh.readline() if first.lstrip(BOM).lstrip().startswith(b"[") else b""
+        if second:
+            first_lines: tuple[bytes, ...] = (first, second)
+        else:
+            first_lines = (first,) if first else ()
+        if looks_like_json_array(first, second):
+            # One clear issue instead of an error per line (and record counts that count lines).
+            lines = len(first_lines) + sum(1 for _ in fh)
+            v.sink.add(1, "", "json.array_file", (i := array_file_issue(v.source)).message, i.hint)
+            v.total = v.invalid = lines
+            v.array_file = True
+        else:
+            v.feed_binary(itertools.chain(first_lines, fh))
     size = source_size(source, session=session, endpoint_url=endpoint_url) if v.total else None
     return v.finish(file_bytes=size)
 

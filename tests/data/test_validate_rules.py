@@ -410,6 +410,12 @@ CASES: list[Case] = [
         [(1, "encoding.lone_surrogate")],
     ),
     (
+        "json.array_file",
+        _file([b"[", b'  {"prompt": "a", "completion": "b"},', b'  {"prompt": "c", "completion": "d"}', b"]"],
+              for_model=LLAMA31),
+        [(1, "json.array_file")],
+    ),
+    (
         "distillation.messages",
         _file(
             [
