@@ -83,7 +83,7 @@ def test_validation_data_is_converted_too_and_validated_after_conversion() -> No
     job = Job.fine_tune(model=NOVA, train=_chat(50), validation=_chat(10), backend=backend)
     assert set(job.conversions) == {"train", "validation"}
     # a conversion does not hide a real error: Nova takes at least 8 training records
-    with pytest.raises(DatasetValidationError, match="records.min_train"):
+    with pytest.raises(DatasetValidationError, match=r"records\.min_train"):
         Job.fine_tune(model=NOVA, train=_chat(3), backend=backend)
 
 
