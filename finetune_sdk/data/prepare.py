@@ -28,7 +28,7 @@ from finetune_sdk.data.validate import resolve_model
 from finetune_sdk.errors import LossyConversionError
 
 if TYPE_CHECKING:
-    from finetune_sdk.catalog import BaseModelInfo
+    from finetune_sdk.catalog import BaseModelInfo, CustomizationType
     from finetune_sdk.data.dataset import Dataset
 
 __all__ = ["Purpose", "prepare_for_model", "prepare_job_data", "target_format"]
@@ -63,6 +63,7 @@ def prepare_for_model(
         allow_lossy: convert even when the format cannot hold everything (the report says what was lost).
 
     Raises:
+        UnsupportedOperationError: finetune_sdk does not build the model's data format (image models).
         LossyConversionError: the conversion would lose information and ``allow_lossy`` is false;
             ``exc.conversion`` is the report (loss kinds with example record numbers).
         DatasetValidationError: lines of the source cannot be read as records.
@@ -70,6 +71,7 @@ def prepare_for_model(
     """
     info = resolve_model(model)
     assert info is not None
+    info.require_data_support()
     target = target_format(info, purpose)
     if dataset.format == target:
         return dataset, None
@@ -100,6 +102,8 @@ def prepare_job_data(
     (custom model ARNs, Hugging Face ids) get the data as it is.
 
     Raises:
+        ConfigurationError: the customisation is unverified in the catalog and not opted in.
+        UnsupportedOperationError: finetune_sdk does not build the model's data format and a Dataset was given.
         LossyConversionError, DatasetValidationError: as :func:`prepare_for_model`.
     """
     from finetune_sdk import catalog
@@ -109,6 +113,12 @@ def prepare_job_data(
     reports: dict[str, ConversionReport] = {}
     if info is None or not info.customizable:
         return train, validation, reports
+    ctype: CustomizationType = {
+        "fine_tuning": "FINE_TUNING",
+        "continued_pretraining": "CONTINUED_PRE_TRAINING",
+        "distillation": "DISTILLATION",
+    }[purpose]  # type: ignore[assignment]
+    info.check_customization(ctype, with_dataset=isinstance(train, Dataset) or isinstance(validation, Dataset))
     out: list[Dataset | str | None] = []
     for role, data in (("train", train), ("validation", validation)):
         if isinstance(data, Dataset):

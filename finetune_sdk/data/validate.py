@@ -155,6 +155,8 @@ class StreamValidator:
     ) -> None:
         if format is not None:
             _formats.get(format)  # fail early on unknown names
+        if model is not None:
+            model.require_data_support()
         self.distill = _check_purpose(purpose, format) == "distillation"
         if self.distill:
             format = "bedrock_conversation"

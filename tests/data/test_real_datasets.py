@@ -15,7 +15,8 @@ from finetune_sdk.data.records import Conversation
 # Every fine-tunable catalog model, by the wire format it trains on.
 MODELS_BY_FORMAT: dict[str, list[str]] = {}
 for _m in catalog.all_models(customization="FINE_TUNING"):
-    MODELS_BY_FORMAT.setdefault(_m.format, []).append(_m.id)
+    if _m.data_support == "built":  # image-caption models: their format is not built (refused with the reason)
+        MODELS_BY_FORMAT.setdefault(_m.format, []).append(_m.id)
 
 
 @functools.cache
