@@ -223,6 +223,30 @@ class StreamValidator:
             )
         if self.distill:
             self._fast = None  # the prompt rules differ from the fine-tuning ones the fast checks enforce
+        # The raw-line path of feed_binary: the format's key check, the reserved words as they are written in
+        # JSON, and the line length up to which no record can break a token limit.
+        make_keys = getattr(self._primary_module, "key_validator", None)
+        self._keys: Callable[[Mapping[str, Any]], int] | None = None
+        if make_keys is not None and self._fast is not None:
+            self._keys = make_keys(FastRules(
+                reserved=self.reserved,
+                chars_per_token=self.cpt,
+                max_tokens=self.max_tokens,
+                max_input=self.max_input,
+                max_output=self.max_output,
+                multi_turn=self.multi_turn,
+                single_system_block=self.single_system_block,
+            ))
+        self._raw_reserved = tuple(json.dumps(w, ensure_ascii=False)[1:-1].encode() for w in self.reserved)
+        # Reserved words as they appear in a line without any backslash (words holding "\n" cannot), split by
+        # whether they hold a colon (they cannot occur when the line has no colon beyond its keys).
+        plain = [w for w in self._raw_reserved if b"\\" not in w]
+        self._plain_colon_words = tuple(w for w in plain if b":" in w)
+        self._plain_other_words = tuple(w for w in plain if b":" not in w)
+        token_limits = [x for x in (self.max_tokens, self.max_input, self.max_output) if x is not None]
+        self._raw_limit = (
+            int((min(token_limits) - 2) * self.cpt) if token_limits and self.cpt is not None else 1 << 62
+        )
 
     # -- feeding --------------------------------------------------------------------------------------------
 
@@ -239,6 +263,11 @@ class StreamValidator:
         clean = 0
         first = self._primary_first
         fast = self._fast
+        keys = self._keys
+        raw_reserved = self._raw_reserved
+        colon_words = self._plain_colon_words
+        other_words = self._plain_other_words
+        raw_limit = self._raw_limit
         record = self._record
         feed_line = self._feed_line
         codec = fast_codec()
@@ -258,6 +287,42 @@ class StreamValidator:
                 if type(obj) is not dict or number == 1:  # a BOM is only looked for on line 1
                     feed_line(parse_line(raw, number))
                     continue
+                # The raw-line path, for lines too short to break a token limit: the record's structure fixes
+                # how many keys it holds (k). Each key ends in '":', and so does nothing else in a line without
+                # backslashes (a '"' inside a string is escaped), so k such pairs prove no key is extra or
+                # repeated; as many colons in all prove the strings hold none (and no reserved word with one).
+                # Single-byte scans (memchr) are cheap; substring searches cost about as much as parsing.
+                if keys is not None and len(raw) <= raw_limit:
+                    k = keys(obj)
+                    if k >= 0:
+                        if b"\\" not in raw:
+                            if raw.count(b":") == k:
+                                ok = True
+                                for w in other_words:
+                                    if w in raw:
+                                        ok = False
+                                        break
+                            elif raw.count(b'":') == k:
+                                ok = True
+                                for w in colon_words + other_words:
+                                    if w in raw:
+                                        ok = False
+                                        break
+                            else:
+                                ok = False
+                        else:  # escapes: no \u (it can hide anything), and the reserved words as JSON writes them
+                            ok = b"\\u" not in raw and raw.count(b'":') == k
+                            if ok:
+                                for w in raw_reserved:
+                                    if w in raw:
+                                        ok = False
+                                        break
+                        if ok:
+                            nbytes += len(raw)
+                            clean += 1
+                            if len(first) < _FIRST_LINES:
+                                first.append(number)
+                            continue
                 if fast is not None:
                     colons = fast(obj)
                     if colons >= 0 and raw.count(b":") == colons and b"\\u003" not in raw:

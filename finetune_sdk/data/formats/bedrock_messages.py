@@ -305,6 +305,40 @@ def fast_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
     return fast
 
 
+def key_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
+    """The hot-loop check of a raw line the validator has already cleared of escapes, reserved words and
+    token-limit risk (see :meth:`~finetune_sdk.data.validate.StreamValidator.feed_binary`): the number of keys
+    the record must hold when it is a clean record of this format, else ``-1``. The caller compares it with
+    the ``":`` pairs of the raw line, which proves there is no extra or duplicate key, so keys are not
+    counted here and strings are not scanned."""
+    multi_turn = rules.multi_turn
+
+    def keys(obj: Mapping[str, Any]) -> int:
+        msgs = obj.get("messages")
+        if type(msgs) is not list:
+            return -1
+        n = len(msgs)
+        if n < 2 or (not multi_turn and n > 2):
+            return -1
+        system = obj.get("system")
+        k = 1 + 2 * n
+        if system is not None:
+            if type(system) is not str:
+                return -1
+            k += 1
+        expect = "user"
+        for m in msgs:
+            if type(m) is not dict:
+                return -1
+            c = m.get("content")
+            if m.get("role") != expect or type(c) is not str or not c or c.isspace():
+                return -1
+            expect = "assistant" if expect == "user" else "user"
+        return k if expect == "user" else -1
+
+    return keys
+
+
 def build(obj: Mapping[str, Any]) -> Record:
     """The canonical record of a checked line."""
     return build_conversation(

@@ -104,6 +104,22 @@ def fast_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
     return fast
 
 
+def key_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
+    """The hot-loop check of a cleared raw line (see ``bedrock_messages.key_validator``): 2 when the record
+    holds a non-blank prompt and completion, else ``-1``."""
+
+    def keys(obj: Mapping[str, Any]) -> int:
+        prompt = obj.get("prompt")
+        completion = obj.get("completion")
+        if type(prompt) is not str or type(completion) is not str:
+            return -1
+        if not prompt or prompt.isspace() or not completion or completion.isspace():
+            return -1
+        return 2
+
+    return keys
+
+
 def build(obj: Mapping[str, Any]) -> Record:
     """The canonical record of a checked line."""
     return build_conversation(
