@@ -719,9 +719,13 @@ class Dataset:
             return list(self._parse_rows(self._rows()))
 
     def __iter__(self) -> Iterator[Record]:
-        """Yield canonical records; an unread file is streamed, not kept in memory."""
+        """Yield canonical records; an unread file is streamed, not kept in memory. Records built from
+        in-memory rows (``from_records`` of dicts, ``from_pandas``, ``convert``...) are parsed once and kept, so
+        iterating again costs a list walk, not a parse."""
         if self._records is not None:
             return iter(self._records)
+        if self._raw is not None:
+            return iter(self.records)
         return self._parse_rows(self._rows())
 
     def __len__(self) -> int:
