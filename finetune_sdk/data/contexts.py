@@ -7,7 +7,7 @@ table is also in the training data leaks the table). This module finds such cont
 it works on any JSONL file, without metadata:
 
 - a record's turns are cut into blocks at blank lines (``"\\n\\n"``); a block of at least
-  :data:`MIN_CONTEXT_CHARS` characters (after whitespace and case normalisation) is a candidate;
+  :data:`MIN_CONTEXT_CHARS` characters (stripped) is a candidate, compared exactly;
 - a candidate found in at least two records, and in no more than :func:`max_sharing` of them, is a shared
   context. A block repeated in a large share of the records is a template (instructions every prompt
   carries), not a context, and is left alone.
@@ -25,7 +25,6 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from finetune_sdk.data.records import Record, TextRecord
@@ -44,45 +43,44 @@ def max_sharing(n: int) -> int:
     return max(20, n // 100)
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def _blocks(record: Record) -> list[str]:
+    """The candidate context blocks of a record: its turns cut at blank lines, stripped, long enough. Blocks
+    are compared exactly (a table repeated by a generator is repeated verbatim); a text without a blank line
+    is its own block, without a copy."""
     texts = [record.text] if isinstance(record, TextRecord) else [t.text for t in record.turns]
     out = []
     for text in texts:
-        for block in text.split("\n\n"):
-            norm = _norm(block)
-            if len(norm) >= MIN_CONTEXT_CHARS:
-                out.append(norm)
+        for block in text.split("\n\n") if "\n\n" in text else (text,):
+            block = block.strip()
+            if len(block) >= MIN_CONTEXT_CHARS:
+                out.append(block)
     return out
 
 
-def _key(block: str) -> bytes:
-    return hashlib.blake2b(block.encode("utf-8", "surrogatepass"), digest_size=12).digest()
-
-
-def shared_contexts(records: Sequence[Record]) -> list[frozenset[bytes]]:
-    """For each record, the keys of the shared contexts it contains (empty when it shares none)."""
-    per_record = [{_key(b) for b in _blocks(r)} for r in records]
-    counts: dict[bytes, int] = {}
-    for keys in per_record:
-        for k in keys:
-            counts[k] = counts.get(k, 0) + 1
+def shared_contexts(records: Sequence[Record]) -> list[frozenset[str]]:
+    """For each record, the shared contexts (blocks) it contains (empty when it shares none)."""
+    per_record = [_blocks(r) for r in records]
+    counts: dict[str, int] = {}
+    for blocks in per_record:
+        for b in set(blocks):
+            counts[b] = counts.get(b, 0) + 1
     limit = max_sharing(len(records))
-    shared = {k for k, c in counts.items() if 2 <= c <= limit}
-    return [frozenset(keys & shared) if keys & shared else frozenset() for keys in per_record]
+    empty: frozenset[str] = frozenset()
+    out = []
+    for blocks in per_record:
+        shared = [b for b in blocks if 2 <= counts[b] <= limit]
+        out.append(frozenset(shared) if shared else empty)
+    return out
 
 
-def strip_contexts(record: Record, contexts: frozenset[bytes]) -> str:
-    """The normalised text of ``record`` without the blocks that are the given contexts (what the record
-    says beyond the context it shares)."""
+def strip_contexts(record: Record, contexts: frozenset[str]) -> str:
+    """The text of ``record`` (whitespace-normalised and case-folded, as near-duplicate search compares it)
+    without the blocks that are the given contexts: what the record says beyond the context it shares."""
     texts = [record.text] if isinstance(record, TextRecord) else [t.text for t in record.turns]
     kept = []
     for text in texts:
         for block in text.split("\n\n"):
-            norm = _norm(block)
-            if norm and not (len(norm) >= MIN_CONTEXT_CHARS and _key(norm) in contexts):
-                kept.append(norm)
+            stripped = block.strip()
+            if stripped and stripped not in contexts:
+                kept.append(" ".join(stripped.casefold().split()))
     return " ".join(kept)

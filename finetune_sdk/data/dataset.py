@@ -1205,7 +1205,7 @@ def _context_groups(records: Sequence[Record]) -> Callable[[Record], Hashable]:
             i = parent[i]
         return i
 
-    owner: dict[bytes, int] = {}
+    owner: dict[str, int] = {}
     for i, keys in enumerate(shared_contexts(records)):
         for k in keys:
             j = owner.setdefault(k, i)

@@ -151,7 +151,7 @@ def _refine(
     threshold: float,
     ngram: int,
     number_aware: bool,
-    contexts: Sequence[frozenset[bytes]] | None = None,
+    contexts: Sequence[frozenset[str]] | None = None,
 ) -> list[tuple[int, int, float]]:
     """The similar pairs that are near duplicates: two records built on one shared context are compared
     (exactly) on what they do not share, and with ``number_aware`` records whose numbers differ are not
@@ -806,11 +806,11 @@ def check_leakage(
             record(split_groups[a], split_groups[b], near_count, near_listed)
     context_count: dict[tuple[int, int], int] = {}
     if contexts:
-        holders: dict[bytes, dict[int, list[int]]] = {}
+        holders: dict[str, dict[int, list[int]]] = {}
         for g, ctx_keys in enumerate(context_sets):
             s, i = flat[g]
-            for key in ctx_keys:
-                holders.setdefault(key, {}).setdefault(s, []).append(i)
+            for block in ctx_keys:
+                holders.setdefault(block, {}).setdefault(s, []).append(i)
         for by_split in holders.values():
             for sa, sb in itertools.combinations(sorted(by_split), 2):
                 pair = (sa, sb)
