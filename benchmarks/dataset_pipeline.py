@@ -5,7 +5,11 @@ prompt on most records, one to three exchanges, about 2% exact duplicates and 1%
 
 1. **validation**: ``Dataset.from_jsonl(p).validate(for_model=Claude 3 Haiku)`` against the baseline the
    AWS sample validators use (``json.loads`` per line and one pydantic model per record, with validators
-   for role order, reserved strings and the token limit), on the same file, in the same process;
+   for role order, reserved strings and the token limit), and against the bare parse of the same file
+   (``orjson.loads`` per line, nothing checked: the parse limit), in the same process. Targets (issue 14):
+   at most 0.5x the baseline and at most 3x the bare parse;
+1b. **iteration**: the time per record to iterate a loaded Dataset (target at most 5 us), and, for
+   reference, to read the file into records the first time (parse + checks + building the records);
 2. **pipeline**: load + validate, ``stats()``, exact ``dedupe()``, ``split()`` and ``to_jsonl()`` of
    each part, through the public API;
 3. **memory**: peak RSS (``ru_maxrss``) of a fresh process validating a large file (``--big-gb``),
@@ -14,7 +18,7 @@ prompt on most records, one to three exchanges, about 2% exact duplicates and 1%
 
 Usage::
 
-    python benchmarks/dataset_pipeline.py                  # 200k records, 1 GB file, 100k near-dup
+    python benchmarks/dataset_pipeline.py                  # 100k records, 1 GB file, 100k near-dup
     python benchmarks/dataset_pipeline.py --quick          # CI smoke run, a few seconds
     python benchmarks/dataset_pipeline.py --big-gb 0 --json
 """
@@ -43,6 +47,9 @@ from pydantic import BaseModel, ValidationError, field_validator, model_validato
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0:200k"
 RSS_TARGET_MB = 300
 NEAR_TARGET_S = 60.0
+BASELINE_RATIO_TARGET = 0.5  # sdk validation / json.loads + pydantic
+BARE_RATIO_TARGET = 3.0  # sdk validation / bare orjson parse
+ITERATE_US_TARGET = 5.0  # per record, iterating a loaded Dataset
 
 # --- synthetic data ---------------------------------------------------------------------------------------
 
@@ -173,6 +180,18 @@ def baseline_validate(path: Path) -> dict[str, int]:
     return {"records": records, "invalid": errors}
 
 
+def bare_parse(path: Path) -> int:
+    """The parse limit: ``orjson.loads`` of every line, nothing checked."""
+    import orjson
+
+    n = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            orjson.loads(line)
+            n += 1
+    return n
+
+
 # --- measurements -----------------------------------------------------------------------------------------
 
 
@@ -293,7 +312,7 @@ def near_dedupe(n: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=200_000, help="records for validation and pipeline")
+    parser.add_argument("--records", type=int, default=100_000, help="records for validation and pipeline")
     parser.add_argument("--near-records", type=int, default=100_000, help="records for near-duplicate search")
     parser.add_argument("--big-gb", type=float, default=1.0, help="size of the peak-RSS file in GB (0: skip)")
     parser.add_argument("--quick", action="store_true", help="small sizes for a CI smoke run")
@@ -360,11 +379,27 @@ def main(argv: list[str] | None = None) -> int:
             return Dataset.from_jsonl(data).validate(for_model=MODEL)
 
         sdk_s, _ = best_of(args.repeats, sdk)
+        bare_s, _ = best_of(args.repeats, lambda: bare_parse(data))
         results["validation"] = {
             "baseline_s": base_s,
             "sdk_s": sdk_s,
+            "bare_orjson_s": bare_s,
             "ratio_sdk_over_baseline": sdk_s / base_s,
+            "ratio_sdk_over_bare_parse": sdk_s / bare_s,
+            "baseline_target": BASELINE_RATIO_TARGET,
+            "bare_target": BARE_RATIO_TARGET,
+            "ok": sdk_s / base_s <= BASELINE_RATIO_TARGET and sdk_s / bare_s <= BARE_RATIO_TARGET,
             "baseline_invalid": base["invalid"],
+        }
+        loaded = Dataset.from_jsonl(data)
+        first_s, n_loaded = timed(lambda: len(loaded.records))
+        iter_s, _ = best_of(max(3, args.repeats), lambda: sum(1 for _ in loaded))
+        results["iteration"] = {
+            "records": n_loaded,
+            "iterate_us_per_record": iter_s / n_loaded * 1e6,
+            "first_read_us_per_record": first_s / n_loaded * 1e6,
+            "target_us": ITERATE_US_TARGET,
+            "ok": iter_s / n_loaded * 1e6 <= ITERATE_US_TARGET,
         }
         results["pipeline"] = run_pipeline(data, tmpdir / "out")
         results["pipeline"]["ratio_total_over_baseline_validation"] = results["pipeline"]["total"] / base_s
@@ -396,8 +431,22 @@ def render(r: dict[str, Any]) -> str:
         f"| finetune_sdk validate(for_model=...) | {v['sdk_s']:.2f} s "
         f"| {f['records'] / v['sdk_s']:,.0f} records/s |",
         f"| ratio: sdk / baseline (validation) | {v['ratio_sdk_over_baseline']:.2f}× | "
+        f"target ≤ {v['baseline_target']}×: "
+        f"{'met' if v['ratio_sdk_over_baseline'] <= v['baseline_target'] else 'MISSED'}; "
         f"{1 / v['ratio_sdk_over_baseline']:.2f}× as fast as the baseline |",
+        f"| bare parse (orjson.loads per line, nothing checked) | {v['bare_orjson_s']:.2f} s | the parse limit |",
+        f"| ratio: sdk / bare parse | {v['ratio_sdk_over_bare_parse']:.2f}× | target ≤ {v['bare_target']}×: "
+        f"{'met' if v['ratio_sdk_over_bare_parse'] <= v['bare_target'] else 'MISSED'} |",
     ]
+    it = r["iteration"]
+    lines.append(
+        f"| iterate a loaded Dataset | {it['iterate_us_per_record']:.2f} µs/record | target ≤ {it['target_us']} µs: "
+        f"{'met' if it['ok'] else 'MISSED'} |"
+    )
+    lines.append(
+        f"| first read of the file into records | {it['first_read_us_per_record']:.1f} µs/record | parse, checks, "
+        "build (once) |"
+    )
     for stage in ("validate", "load records", "stats", "exact dedupe", "split", "write"):
         lines.append(f"| pipeline: {stage} | {p[stage]:.2f} s | |")
     ratio = p["ratio_total_over_baseline_validation"]

@@ -133,12 +133,23 @@ def _catalog() -> str:
     from finetune_sdk import catalog
 
     lines = [
-        "| model id | name | Regions | customisations | data format | prices as of |",
-        "|---|---|---|---|---|---|",
+        "| model id | name | Regions | customisations | data format | finetune_sdk | checked |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m in catalog.all_models():
         regions, customizations = ", ".join(m.regions), ", ".join(m.customizations) or "—"
-        lines.append(f"| `{m.id}` | {m.name} | {regions} | {customizations} | {m.format} | {m.prices.date} |")
+        if m.unverified_customizations:
+            customizations += f" (unverified: {', '.join(m.unverified_customizations)})"
+        status = (
+            "data format not built"
+            if m.data_support == "not_built"
+            else "unverified: refused by default"
+            if m.unverified_customizations and not m.customizations
+            else "supported"
+        )
+        lines.append(
+            f"| `{m.id}` | {m.name} | {regions} | {customizations} | {m.format} | {status} | {m.date} |"
+        )
     return "\n".join(lines)
 
 

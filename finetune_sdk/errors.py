@@ -11,7 +11,8 @@ builtin that matches their meaning, so ``except ValueError`` keeps working in co
     │   └── S3UriError(DataError)               an s3:// URI is malformed (also a DataError)
     ├── DataError(ValueError)                   a dataset cannot be read or used as asked
     │   ├── DatasetValidationError              validation found errors (carries the ValidationReport)
-    │   └── FormatDetectionError                the wire format is unknown or mixed
+    │   ├── FormatDetectionError                the wire format is unknown or mixed
+    │   └── LossyConversionError                the model's format would lose data (carries the ConversionReport)
     ├── CatalogError(LookupError)               the model id is not in the catalog
     ├── BackendNotFoundError(LookupError)       no backend registered under that name
     ├── BackendNotInstalledError(ImportError)   the backend's optional extra is missing
@@ -43,7 +44,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from finetune_sdk.data.report import ValidationReport
+    from finetune_sdk.data.report import ConversionReport, ValidationReport
 
 __all__ = [
     "AccessDeniedError",
@@ -62,6 +63,7 @@ __all__ = [
     "JobFailedError",
     "JobStoppedError",
     "JobTimeoutError",
+    "LossyConversionError",
     "ModelNotReadyError",
     "QuotaExceededError",
     "RequestValidationError",
@@ -130,6 +132,16 @@ class DatasetValidationError(DataError):
 
 class FormatDetectionError(DataError):
     """The wire format of a file or record is unknown, or a file mixes formats."""
+
+
+class LossyConversionError(DataError):
+    """Rendering the data in the target model's wire format would lose information (flattened turns, dropped
+    media...); ``conversion`` is the :class:`~finetune_sdk.data.report.ConversionReport` saying what and where.
+    Pass ``allow_lossy=True`` to accept the loss, or convert the data yourself."""
+
+    def __init__(self, message: str, *, conversion: ConversionReport | None = None) -> None:
+        super().__init__(message)
+        self.conversion = conversion
 
 
 class CatalogError(FinetuneError, LookupError):

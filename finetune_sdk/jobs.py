@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from finetune_sdk.data.dataset import Dataset
+    from finetune_sdk.data.report import ConversionReport
     from finetune_sdk.models import Model
 
 __all__ = ["Job"]
@@ -131,6 +132,9 @@ class Job:
         self.backend = backend
         self.spec = spec
         self._training_tokens = training_tokens
+        #: What rendering the data in the model's wire format did, by role ("train", "validation"); empty when
+        #: the data was sent as given (see finetune_sdk.data.prepare).
+        self.conversions: dict[str, ConversionReport] = {}
 
     # --- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -204,8 +208,10 @@ class Job:
         backend_options: BackendOptions | None,
         teacher: TeacherConfig | None = None,
         invocation_logs: InvocationLogSource | None = None,
+        allow_lossy: bool = False,
     ) -> Job:
         from finetune_sdk.data.dataset import Dataset
+        from finetune_sdk.data.prepare import Purpose, prepare_job_data
 
         be = _backends.resolve(backend)
         hp = validate_hyperparameters(hyperparameters, be.hyperparameter_schema(model, kind), model=model)
@@ -216,11 +222,24 @@ class Job:
         if kind is JobKind.DISTILLATION and info is not None:
             fmt = "bedrock_conversation"
 
+        # The data goes to the model as it is sent: rendered in the model's wire format when nothing is lost.
+        purposes: dict[JobKind, Purpose] = {
+            JobKind.CONTINUED_PRE_TRAINING: "continued_pretraining",
+            JobKind.DISTILLATION: "distillation",
+        }
+        train, validation, conversions = prepare_job_data(
+            train, validation, model, purpose=purposes.get(kind, "fine_tuning"), allow_lossy=allow_lossy
+        )
         training_tokens: int | None = None
         if isinstance(train, Dataset):
-            if validate and info is not None and kind is not JobKind.DISTILLATION:
+            if validate and info is not None:
                 val = validation if isinstance(validation, Dataset) else None
-                train.validate(for_model=model, format=None, validation=val).raise_for_errors()
+                train.validate(
+                    for_model=model,
+                    format=None,
+                    validation=val,
+                    purpose="distillation" if kind is JobKind.DISTILLATION else "fine_tuning",
+                ).raise_for_errors()
             training_tokens = _training_tokens(train, model)
         payload = {
             "kind": kind.value,
@@ -256,7 +275,9 @@ class Job:
             tags=dict(tags or {}),
             backend_options=backend_options,
         )
-        return cls.create(spec, backend=be, max_cost=max_cost, training_tokens=training_tokens)
+        job = cls.create(spec, backend=be, max_cost=max_cost, training_tokens=training_tokens)
+        job.conversions = conversions
+        return job
 
     @classmethod
     def fine_tune(
@@ -275,13 +296,18 @@ class Job:
         max_cost: float | None = None,
         validate: bool = True,
         backend_options: BackendOptions | None = None,
+        allow_lossy: bool = False,
     ) -> Job:
         """Start a fine-tuning job and return its handle at once.
 
-        A ``Dataset`` is validated for ``model`` (every error, with line numbers, before anything is uploaded),
-        then staged where the backend reads it. Hyperparameters are checked against the backend's schema.
+        A ``Dataset`` is rendered in ``model``'s wire format when that loses nothing (a chat Dataset sent to
+        Nova becomes ``bedrock_conversation``; the report is kept in ``job.conversions``), validated for
+        ``model`` (every error, with line numbers, before anything is uploaded), then staged where the backend
+        reads it. A lossy conversion is refused unless ``allow_lossy=True``. Hyperparameters are checked
+        against the backend's schema.
 
         Raises:
+            LossyConversionError: the model's format cannot hold the data (see ``err.conversion``).
             DatasetValidationError: the data breaks the model's format or limits (see ``err.report``).
             HyperparameterError: unknown name or out-of-range value.
             CostLimitExceededError: the estimate is above ``max_cost``; nothing was submitted.
@@ -302,6 +328,7 @@ class Job:
             max_cost=max_cost,
             validate=validate,
             backend_options=backend_options,
+            allow_lossy=allow_lossy,
         )
 
     @classmethod
@@ -321,6 +348,7 @@ class Job:
         max_cost: float | None = None,
         validate: bool = True,
         backend_options: BackendOptions | None = None,
+        allow_lossy: bool = False,
     ) -> Job:
         """Start a continued pre-training job on unlabelled text (``{"input": ...}`` records).
 
@@ -341,6 +369,7 @@ class Job:
             max_cost=max_cost,
             validate=validate,
             backend_options=backend_options,
+            allow_lossy=allow_lossy,
         )
 
     @classmethod
@@ -362,6 +391,7 @@ class Job:
         max_cost: float | None = None,
         validate: bool = True,
         backend_options: BackendOptions | None = None,
+        allow_lossy: bool = False,
     ) -> Job:
         """Start a managed distillation job (Bedrock): the service invokes ``teacher`` and trains ``student``.
 
@@ -392,6 +422,7 @@ class Job:
             backend_options=backend_options,
             teacher=TeacherConfig(model_id=teacher, max_response_length=max_response_length),
             invocation_logs=invocation_logs,
+            allow_lossy=allow_lossy,
         )
 
     @classmethod

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from finetune_sdk.errors import CatalogError
 
 __all__ = [
+    "ALLOW_UNVERIFIED_ENV",
     "BaseModelInfo",
     "CustomizationType",
     "HyperparameterSpec",
@@ -33,6 +34,7 @@ __all__ = [
     "all_models",
     "get",
     "resolve",
+    "unverified_allowed",
 ]
 
 CustomizationType = Literal["FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION"]
@@ -98,6 +100,12 @@ class BaseModelInfo(_Frozen):
         runtime_id: the id (or inference profile) used to invoke the base model on demand.
         format: the wire format its training data must use (a name from ``finetune_sdk.data.formats``).
         invoke_body: the InvokeModel body dialect of the family.
+        customizations: the customisation types AWS lists for the model (its supported-models pages).
+        unverified_customizations: types the catalog keeps although AWS's supported-models page does not list
+            them (e.g. Llama 3.3 70B fine-tuning); refused unless ``FINETUNE_SDK_ALLOW_UNVERIFIED_MODELS=1``.
+        data_support: ``"not_built"`` when AWS customises the model but finetune_sdk does not build or
+            validate its data format (image-caption data of Titan Image Generator, Titan Multimodal
+            Embeddings, Nova Canvas); ``support_note`` says so and what to do.
     """
 
     id: str
@@ -115,6 +123,9 @@ class BaseModelInfo(_Frozen):
     distillation_teachers: tuple[str, ...] = ()
     on_demand_deployment: bool = False
     customizable: bool = True
+    unverified_customizations: tuple[CustomizationType, ...] = ()
+    data_support: Literal["built", "not_built"] = "built"
+    support_note: str = ""
     sources: tuple[str, ...] = ()
     date: str = Field(description="When this entry was last checked against its sources.")
 
@@ -127,8 +138,55 @@ class BaseModelInfo(_Frozen):
         raise CatalogError(f"{self.id} has no hyperparameter {name!r}; valid names: {valid}")
 
     def supports(self, customization: CustomizationType) -> bool:
-        """Whether Bedrock can run this customisation type on the model."""
-        return customization in self.customizations
+        """Whether Bedrock can run this customisation type on the model (an unverified type only when
+        ``FINETUNE_SDK_ALLOW_UNVERIFIED_MODELS=1`` opts in)."""
+        return customization in self.customizations or (
+            customization in self.unverified_customizations and unverified_allowed()
+        )
+
+    def check_customization(self, customization: CustomizationType, *, with_dataset: bool = True) -> None:
+        """Refuse what the catalog does not offer, saying why.
+
+        Raises:
+            ConfigurationError: the type is unverified (not on AWS's supported-models page) and not opted in.
+            UnsupportedOperationError: finetune_sdk does not build this model's data format and a Dataset was
+                given (an ``s3://`` URI of data prepared by hand is passed through).
+        """
+        from finetune_sdk.errors import ConfigurationError, UnsupportedOperationError
+
+        if customization in self.unverified_customizations and not unverified_allowed():
+            raise ConfigurationError(
+                f"{self.id} {customization} is not on AWS's supported-models page, so the catalog marks it "
+                f"unverified and does not offer it: {self.support_note or 'no AWS source lists it'}. Set "
+                f"{ALLOW_UNVERIFIED_ENV}=1 to submit it anyway, or pick a listed model "
+                "(`finetune models list --customizable`)."
+            )
+        if with_dataset and self.data_support == "not_built":
+            raise UnsupportedOperationError(
+                f"{self.id}: {self.support_note or 'finetune_sdk does not build this data format yet'}"
+            )
+
+    def require_data_support(self) -> None:
+        """Raise when finetune_sdk cannot validate or write this model's data format.
+
+        Raises:
+            UnsupportedOperationError: ``data_support`` is ``"not_built"`` (the message says what to do).
+        """
+        if self.data_support == "not_built":
+            from finetune_sdk.errors import UnsupportedOperationError
+
+            raise UnsupportedOperationError(f"{self.id}: {self.support_note}")
+
+
+#: Environment variable that opts in to customisation types the catalog marks unverified.
+ALLOW_UNVERIFIED_ENV = "FINETUNE_SDK_ALLOW_UNVERIFIED_MODELS"
+
+
+def unverified_allowed() -> bool:
+    """Whether ``FINETUNE_SDK_ALLOW_UNVERIFIED_MODELS`` opts in to unverified customisation types."""
+    import os
+
+    return os.environ.get(ALLOW_UNVERIFIED_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 class _Catalog(BaseModel):

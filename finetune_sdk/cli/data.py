@@ -8,6 +8,7 @@ Examples::
 
     finetune data validate train.jsonl --model anthropic.claude-3-haiku-20240307-v1:0:200k
     finetune data validate train.jsonl --model amazon.nova-lite-v1:0:300k --validation val.jsonl --json
+    finetune data validate prompts.jsonl --model amazon.nova-lite-v1:0:300k --purpose distillation
     finetune data convert train.jsonl --to bedrock_conversation -o train.nova.jsonl
 """
 
@@ -53,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     v.add_argument("--model", help="catalog model id to check limits for (e.g. amazon.nova-lite-v1:0:300k)")
     v.add_argument("--format", choices=_FORMATS, help="wire format the records must be in (default: detect)")
     v.add_argument("--validation", metavar="PATH", help="validation JSONL, checked with the training file")
+    v.add_argument(
+        "--purpose",
+        choices=("fine_tuning", "distillation"),
+        default="fine_tuning",
+        help="what the data is for: fine-tuning records (default) or Bedrock distillation prompts",
+    )
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(func=_cmd_validate)
 
@@ -100,7 +107,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             return 2
     try:
         report = Dataset.from_jsonl(args.path, format=args.format).validate(
-            for_model=args.model, validation=args.validation
+            for_model=args.model, validation=args.validation, purpose=args.purpose
         )
     except (CatalogError, ConfigurationError) as exc:
         _err(str(exc))
@@ -122,7 +129,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         _err("the output path is the input file; write to another path")
         return 2
     try:
-        report = Dataset.from_jsonl(args.path, format=args.from_format).to_jsonl(args.output, format=args.to)
+        report = Dataset.from_json(args.path, format=args.from_format).to_jsonl(args.output, format=args.to)
     except DatasetValidationError as exc:
         if exc.report is not None:
             print(exc.report.to_json(indent=2) if args.json else exc.report.to_text())

@@ -1,4 +1,4 @@
-"""``finetune data stats | split | dedupe``: dataset operations on a JSONL file.
+"""``finetune data stats | split | dedupe | import``: dataset operations on a JSONL file.
 
 ``finetune_sdk.cli.data`` adds the ``data`` command group and calls :func:`register_ops` on its
 sub-parsers. Output files keep the input's wire format. Exit codes: 0 success, 1 the operation failed,
@@ -9,6 +9,8 @@ Examples::
     finetune data stats train.jsonl --model anthropic.claude-3-haiku-20240307-v1:0:200k
     finetune data split all.jsonl --ratios train=0.8,validation=0.1,test=0.1 --seed 7 -o splits/
     finetune data dedupe all.jsonl --near --threshold 0.9 -o all.dedup.jsonl --json
+    finetune data import tatqa tatqa_dataset_dev.json -o tatqa.jsonl --model anthropic.claude-3-haiku-20240307-v1:0:200k
+    finetune data split tatqa.jsonl --ratios train=0.9,test=0.1 --group-by @context -o splits/
 """
 
 from __future__ import annotations
@@ -97,13 +99,30 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    ds = _load(args.path)
+    from finetune_sdk.data.dataset import Dataset
+    from finetune_sdk.data.report import ValidationReport
+
+    ds = Dataset.from_jsonl(args.path, on_error="skip")
     stats = ds.stats(for_model=args.model, epochs=args.epochs)
+    # Unreadable lines are left out of the statistics and summarised in one line (validate lists them).
+    skipped = next((h for h in ds.history if isinstance(h, ValidationReport)), None)
+    unreadable = skipped.error_count if skipped is not None else 0
+    by_rule = skipped.counts_by_rule() if skipped is not None else {}
     if args.json:
-        _print_json({"path": args.path, **stats.to_dict()})
+        extra = {"unreadable_lines": unreadable, "unreadable_by_rule": by_rule}
+        _print_json({"path": args.path, **stats.to_dict(), **extra})
     else:
         print(f"{args.path}\n")
         print(stats.to_markdown())
+    if unreadable:
+        rules = ", ".join(f"{r}: {n}" for r, n in sorted(by_rule.items(), key=lambda kv: -kv[1]))
+        first = skipped.issues[0].line if skipped is not None and skipped.issues else None
+        print(
+            f"warning: {unreadable} line(s) could not be read and are not counted ({rules}; first at line "
+            f"{first}); `finetune data validate {args.path}` lists them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -113,7 +132,11 @@ def _cmd_split(args: argparse.Namespace) -> int:
     source = Path(args.path)
     ds = _load(args.path)
     fmt = ds.format
-    parts = ds.split(args.ratios, seed=args.seed)
+    try:
+        parts = ds.split(args.ratios, seed=args.seed, stratify_by=args.stratify_by, group_by=args.group_by)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     outdir = Path(args.output) if args.output else source.parent
     # <stem>.<split>.jsonl can never be the input <stem>.jsonl itself
     targets = {name: outdir / f"{source.stem}.{name}.jsonl" for name in parts}
@@ -140,7 +163,12 @@ def _cmd_split(args: argparse.Namespace) -> int:
         for name, part in parts.items():
             print(f"| {name} | {len(part)} | {targets[name]} |")
         if not leakage.ok:
-            print(f"\nwarning: {leakage}. Run `finetune data dedupe` before splitting.", file=sys.stderr)
+            fixes = []
+            if any(o.count for o in leakage.overlaps):
+                fixes.append("run `finetune data dedupe` before splitting")
+            if any(o.shared_contexts for o in leakage.overlaps):
+                fixes.append("split with --group-by @context to keep each table or document in one split")
+            print(f"\nwarning: {leakage}. To fix: {'; '.join(fixes)}.", file=sys.stderr)
     return 0
 
 
@@ -210,6 +238,17 @@ def register_ops(data_subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="e.g. train=0.8,validation=0.1,test=0.1 (must sum to 1)",
     )
     p.add_argument("--seed", type=int, default=0, metavar="N", help="shuffle seed (default 0)")
+    p.add_argument(
+        "--stratify-by",
+        metavar="KEY",
+        help="keep the proportions of this record key's values (a top-level key every line has) in every split",
+    )
+    p.add_argument(
+        "--group-by",
+        metavar="KEY",
+        help="keep records with one value of this key in one split; '@context' groups records that share "
+        "a table or document (e.g. TAT-QA questions)",
+    )
     p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default: beside PATH)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_split)
@@ -232,3 +271,64 @@ def register_ops(data_subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="where to write the kept records")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_dedupe)
+
+    p = data_subparsers.add_parser(
+        "import",
+        help="read a raw public dataset (AQuA-RAT, TAT-QA) into training JSONL",
+        description="Read the raw public format of AQuA-RAT (JSON Lines of question/options/rationale/correct) "
+        "or TAT-QA (a JSON array of table contexts with questions) and write one conversation per question.",
+    )
+    p.add_argument("kind", choices=("aqua", "tatqa"), help="the dataset's raw format")
+    p.add_argument("path", metavar="PATH", help="the raw file (e.g. dev.json, tatqa_dataset_dev.json)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the JSONL file to write")
+    p.add_argument("--format", choices=_FORMATS, help="wire format to write (default: --model's, else "
+                   "bedrock_conversation)")
+    p.add_argument("--model", metavar="ID", help="write in this catalog model's wire format")
+    p.add_argument("--no-table", action="store_true", help="TAT-QA: leave the table out of the prompt")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_import)
+
+
+_FORMATS = (
+    "prompt_completion",
+    "bedrock_messages",
+    "bedrock_conversation",
+    "openai_chat",
+    "text",
+    "jumpstart_instruction",
+)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from finetune_sdk.data.dataset import Dataset
+    from finetune_sdk.errors import CatalogError, DataError
+
+    source, out = Path(args.path), Path(args.output)
+    if not source.is_file():
+        print(f"error: {args.path}: no such file", file=sys.stderr)
+        return 2
+    if _same_file(out, source):
+        print(f"error: -o {out} is the input file; write the result somewhere else", file=sys.stderr)
+        return 2
+    try:
+        fmt = args.format
+        if fmt is None and args.model:
+            from finetune_sdk import catalog
+
+            fmt = catalog.get(args.model).format
+        ds = Dataset.from_aqua(source) if args.kind == "aqua" else Dataset.from_tatqa(
+            source, include_table=not args.no_table
+        )
+        report = ds.to_jsonl(out, format=fmt or "bedrock_conversation")
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DataError as exc:  # includes DatasetValidationError: lines that are not records of that dataset
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json({"path": args.path, "kind": args.kind, **report.model_dump(mode="json")})
+    else:
+        print(report.to_text())
+        print(f"wrote {report.records_out} records to {out}")
+    return 0

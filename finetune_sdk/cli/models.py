@@ -24,6 +24,7 @@ __all__ = ["register"]
 
 EXAMPLES = """examples:
   finetune models list
+  finetune models list --customizable
   finetune models invoke us.amazon.nova-micro-v1:0 "What is 2+2?" --max-tokens 20
   finetune models deploy arn:aws:bedrock:us-east-1:123456789012:custom-model/... --max-hourly-cost 25
   finetune models invoke arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc123def456 "Hello"
@@ -49,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     listing = sub.add_parser("list", help="customised and imported models, newest first")
     listing.add_argument("--limit", type=int, default=100, metavar="N", help="at most N models (default 100)")
+    listing.add_argument(
+        "--customizable",
+        action="store_true",
+        help="list the catalog's base models AWS customises, with what finetune_sdk supports (no backend call)",
+    )
     add_backend_options(listing)
     listing.set_defaults(func=_list)
 
@@ -102,6 +108,15 @@ def _handles() -> Any:
 def _list(args: argparse.Namespace) -> int:
     if args.limit < 1:
         return usage_error("--limit must be at least 1")
+    if args.customizable:
+        from finetune_sdk.catalog.listing import customizable_rows
+
+        listed = customizable_rows()[: args.limit]
+        if args.json:
+            print_json(listed)
+        else:
+            print_table([list(r.values()) for r in listed], [k.upper() for k in listed[0]] if listed else [])
+        return 0
     models = []
     for i, model in enumerate(_handles().Model.list(backend=backend_from(args))):
         if i >= args.limit:

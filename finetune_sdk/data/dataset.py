@@ -41,6 +41,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from finetune_sdk.data import formats as _formats
+from finetune_sdk.data.contexts import CONTEXT_GROUP
+from finetune_sdk.data.distillation import Purpose
 from finetune_sdk.data.formats import Converter, detect_format
 from finetune_sdk.data.io import is_s3_uri, iter_jsonl, write_jsonl
 from finetune_sdk.data.records import Conversation, Record, TextRecord
@@ -52,7 +54,7 @@ from finetune_sdk.data.validate import (
     validate_objects,
     validate_records,
 )
-from finetune_sdk.errors import DataError, DatasetValidationError
+from finetune_sdk.errors import ConfigurationError, DataError, DatasetValidationError
 
 if TYPE_CHECKING:
     from finetune_sdk.catalog import BaseModelInfo
@@ -198,6 +200,53 @@ class Dataset:
         if p.is_dir():
             raise DataError(f"{text!r} is a directory; pass a .jsonl file")
         return cls._lazy(text, format=format, on_error=on_error)
+
+    @classmethod
+    def from_json(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        on_error: OnError = "raise",
+    ) -> Dataset:
+        """A Dataset from a ``.json`` file holding one JSON array of records (``[{...}, {...}]``), the shape
+        many exports use; a JSON Lines file is read as :meth:`from_jsonl` does. Issue lines of an array are
+        the records' 1-based positions in it.
+
+        Raises:
+            DataError: the file is missing, is not JSON, or is not an array of objects (the message says
+                where).
+
+        Examples:
+            >>> import json, tempfile, pathlib
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.json"
+            >>> _ = p.write_text(json.dumps([{"prompt": "2+2?", "completion": "4"}], indent=2))
+            >>> ds = Dataset.from_json(p)
+            >>> len(ds), ds.format, ds.validate().ok
+            (1, 'prompt_completion', True)
+        """
+        from finetune_sdk.data.io import open_binary
+        from finetune_sdk.data.validate import looks_like_json_array
+
+        text = os.fspath(path)
+        with open_binary(text) as fh:
+            array = looks_like_json_array(fh.readline(), fh.readline())
+        if not array:
+            return cls.from_jsonl(text, format=format, on_error=on_error)
+        try:
+            with open(text, encoding="utf-8-sig") as fh:
+                rows = json.load(fh)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read {text!r}: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{text!r} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from exc
+        if not isinstance(rows, list):
+            raise DataError(f"{text!r} holds a JSON {type(rows).__name__}, not an array of records")
+        ds = cls._from_raw(rows, format=format, source=text)
+        ds._on_error = on_error
+        return ds
 
     @classmethod
     def from_s3(
@@ -483,7 +532,8 @@ class Dataset:
         """TAT-QA (a JSON array of contexts with a table, paragraphs and questions) as one conversation per
         question: the user turn holds the table as text (unless ``include_table=False``), the paragraphs
         and the question; the assistant gives the answer (list answers joined with ``", "``, the scale
-        appended). ``metadata`` has ``answer`` (as in the file), ``answer_type``, ``scale`` and ``uid``.
+        appended). ``metadata`` has ``answer`` (as in the file), ``answer_type``, ``scale``, ``uid`` and
+        ``table_uid`` (the context: ``split(group_by="table_uid")`` keeps a table's questions together).
 
         Raises:
             DataError: the file is missing or not a TAT-QA JSON array.
@@ -526,6 +576,7 @@ class Dataset:
                             "answer_type": q.get("answer_type"),
                             "scale": q.get("scale") or "",
                             "uid": q.get("uid"),
+                            "table_uid": (ctx.get("table") or {}).get("uid"),
                         },
                     )
                 )
@@ -644,18 +695,37 @@ class Dataset:
             for i, row in enumerate(self._raw):
                 yield (lines[i] if lines is not None else i + 1), row, ()
         elif self._path is not None:
+            self._refuse_array_file()
             for jl in iter_jsonl(self._path, session=self._session, endpoint_url=self._endpoint_url):
                 if jl.kind != "blank":
                     yield jl.number, jl.value, jl.issues
+
+    def _refuse_array_file(self) -> None:
+        from finetune_sdk.data.io import open_binary
+        from finetune_sdk.data.validate import array_file_issue, looks_like_json_array
+
+        assert self._path is not None
+        with open_binary(self._path, session=self._session, endpoint_url=self._endpoint_url) as fh:
+            if not looks_like_json_array(fh.readline(), fh.readline()):
+                return
+        issue = array_file_issue(self.source)
+        raise DatasetValidationError(
+            f"{self.source}:1: {issue.message} ({issue.hint})",
+            report=ValidationReport.from_issues([issue], source=self.source, total_lines=1, invalid_records=1),
+        )
 
     def _materialize(self) -> list[Record]:
         with _gc_paused():
             return list(self._parse_rows(self._rows()))
 
     def __iter__(self) -> Iterator[Record]:
-        """Yield canonical records; an unread file is streamed, not kept in memory."""
+        """Yield canonical records; an unread file is streamed, not kept in memory. Records built from
+        in-memory rows (``from_records`` of dicts, ``from_pandas``, ``convert``...) are parsed once and kept, so
+        iterating again costs a list walk, not a parse."""
         if self._records is not None:
             return iter(self._records)
+        if self._raw is not None:
+            return iter(self.records)
         return self._parse_rows(self._rows())
 
     def __len__(self) -> int:
@@ -735,9 +805,15 @@ class Dataset:
         format: str | None = None,
         validation: Dataset | str | os.PathLike[str] | None = None,
         token_counter: TokenCounter | None = None,
+        purpose: Purpose = "fine_tuning",
     ) -> ValidationReport:
         """Check every record against its wire format and, with ``for_model``, the model's catalog limits
         (record counts, tokens, reserved strings, media, file size). An unread file is streamed.
+
+        With ``purpose="distillation"`` the records are checked as Bedrock distillation prompts instead
+        (``bedrock_conversation``, ``schemaVersion`` required, at most a user message and its answer, one
+        text block per message, one system block, no extra keys, 100 to 15,000 prompts; see
+        :mod:`finetune_sdk.data.distillation`).
 
         Args:
             for_model: a catalog model id (or unique fragment); ``None`` checks the format only.
@@ -746,17 +822,25 @@ class Dataset:
                 limits and, with this one, against the model's training + validation total.
             token_counter: anything with ``count(text) -> int``; default: the model's characters-per-token
                 estimate.
+            purpose: ``"fine_tuning"`` (default) or ``"distillation"``.
 
         Returns:
             The :class:`ValidationReport`; it does not raise on bad data (call ``.raise_for_errors()``).
 
         Raises:
             CatalogError: ``for_model`` is not in the catalog.
-            ConfigurationError: ``format`` is unknown.
+            ConfigurationError: ``format`` or ``purpose`` is unknown, or a validation set was given for
+                distillation (Bedrock distillation takes none).
             DataError: a file cannot be opened.
         """
         model = resolve_model(for_model)
-        report = self._validate(model, format=format, token_counter=token_counter, role="train")
+        if purpose == "distillation" and validation is not None:
+            raise ConfigurationError(
+                "Bedrock distillation takes no validation set; drop validation= (or validate it separately)"
+            )
+        report = self._validate(
+            model, format=format, token_counter=token_counter, role="train", purpose=purpose
+        )
         if validation is None:
             return report
         val = validation if isinstance(validation, Dataset) else Dataset.from_jsonl(validation)
@@ -772,8 +856,11 @@ class Dataset:
         format: str | None,
         token_counter: TokenCounter | None,
         role: Literal["train", "validation"],
+        purpose: Purpose = "fine_tuning",
     ) -> ValidationReport:
         fmt = format or self._format
+        if purpose == "distillation" and fmt != "bedrock_conversation":
+            fmt = format  # a Dataset's own format is checked against the prompt format, not forced on it
         # Validate what the data came from (the file, the dicts), so issue lines stay physical lines.
         if self._path is not None:
             return validate_jsonl(
@@ -784,6 +871,7 @@ class Dataset:
                 role=role,
                 session=self._session,
                 endpoint_url=self._endpoint_url,
+                purpose=purpose,
             )
         if self._raw is not None:
             return validate_objects(
@@ -794,9 +882,16 @@ class Dataset:
                 role=role,
                 source=self.source,
                 lines=self._lines,
+                purpose=purpose,
             )
         return validate_records(
-            self.records, model=model, format=fmt, token_counter=token_counter, role=role, source=self.source
+            self.records,
+            model=model,
+            format=fmt,
+            token_counter=token_counter,
+            role=role,
+            source=self.source,
+            purpose=purpose,
         )
 
     def convert(self, format: str) -> Dataset:
@@ -880,12 +975,13 @@ class Dataset:
         )
         return self._derive(list(records), report)
 
-    def dedupe(self, *, near: bool = False, threshold: float = 0.85) -> Dataset:
-        """A copy without duplicates (exact, or near-duplicates by MinHash with ``near=True``); see
+    def dedupe(self, *, near: bool = False, threshold: float = 0.85, number_aware: bool = True) -> Dataset:
+        """A copy without duplicates (exact, or near-duplicates by MinHash with ``near=True``; records whose
+        numbers differ, or that only share a context such as a table, are not near duplicates); see
         :func:`finetune_sdk.data.dedupe.dedupe_records`. ``last_report`` is the ``DedupeReport``."""
         from finetune_sdk.data.dedupe import dedupe_records
 
-        records, report = dedupe_records(self.records, near=near, threshold=threshold)
+        records, report = dedupe_records(self.records, near=near, threshold=threshold, number_aware=number_aware)
         return self._derive(list(records), report)
 
     def split(
@@ -898,7 +994,13 @@ class Dataset:
         group_by: Callable[[Record], Hashable] | str | None = None,
     ) -> DatasetSplits:
         """Split into named parts (see :func:`finetune_sdk.data.split.split_records`). ``stratify_by`` and
-        ``group_by`` take a function of the record or a ``metadata`` key.
+        ``group_by`` take a function of the record or a ``metadata`` key that every record has;
+        ``group_by="@context"`` keeps records that share a context (a TAT-QA table, a document; see
+        :mod:`finetune_sdk.data.contexts`) in one split, so no test question's table is in training.
+
+        Raises:
+            ConfigurationError: a record lacks the ``stratify_by``/``group_by`` metadata key, or the ratios or
+                counts are invalid.
 
         Returns:
             :class:`DatasetSplits`, a mapping of name to Dataset with ``.train``/``.validation``/``.test``.
@@ -910,8 +1012,8 @@ class Dataset:
             ratios=ratios,
             counts=counts,
             seed=seed,
-            stratify_by=_key_fn(stratify_by),
-            group_by=_key_fn(group_by),
+            stratify_by=_key_fn(stratify_by, self.records, "stratify_by"),
+            group_by=_key_fn(group_by, self.records, "group_by"),
         )
         fmt = self._format or self._detected
         return DatasetSplits(
@@ -1018,11 +1120,14 @@ class DatasetSplits(Mapping[str, Dataset]):
         except KeyError:
             raise AttributeError(f"no split named {name!r}; splits: {', '.join(self._parts)}") from None
 
-    def leakage(self, *, near: bool = False, threshold: float = 0.85) -> LeakageReport:
-        """Records shared between splits (see :func:`finetune_sdk.data.dedupe.check_leakage`)."""
+    def leakage(self, *, near: bool = False, threshold: float = 0.85, contexts: bool = True) -> LeakageReport:
+        """Records, and contexts such as TAT-QA tables, shared between splits (see
+        :func:`finetune_sdk.data.dedupe.check_leakage`)."""
         from finetune_sdk.data.dedupe import check_leakage
 
-        return check_leakage({k: v.records for k, v in self._parts.items()}, near=near, threshold=threshold)
+        return check_leakage(
+            {k: v.records for k, v in self._parts.items()}, near=near, threshold=threshold, contexts=contexts
+        )
 
     def __repr__(self) -> str:
         return "DatasetSplits(" + ", ".join(f"{k}={len(v)}" for k, v in self._parts.items()) + ")"
@@ -1053,16 +1158,62 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _key_fn(key: Callable[[Record], Hashable] | str | None) -> Callable[[Record], Hashable] | None:
+def _key_fn(
+    key: Callable[[Record], Hashable] | str | None, records: Sequence[Record], argument: str
+) -> Callable[[Record], Hashable] | None:
+    """A key function from a function, a metadata key (every record must have it) or, for ``group_by``,
+    :data:`~finetune_sdk.data.contexts.CONTEXT_GROUP` (records sharing a context form one group).
+
+    Raises:
+        ConfigurationError: a record lacks the metadata key (the message names the first and the keys it has).
+    """
     if key is None or callable(key):
         return key
     name = key
+    if name == CONTEXT_GROUP and argument == "group_by":
+        return _context_groups(records)
+    for i, record in enumerate(records):
+        if name not in record.metadata:
+            have = ", ".join(sorted(record.metadata)) or "none"
+            hint = (
+                f"; or group_by={CONTEXT_GROUP!r} to keep records that share a table or document together"
+                if argument == "group_by"
+                else ""
+            )
+            raise ConfigurationError(
+                f"{argument}={name!r}: record {i} has no metadata key {name!r} (its keys: {have}); every record "
+                f"needs it to {'stratify' if argument == 'stratify_by' else 'group'} by it. Pass a function "
+                f"of the record, or a key all records have{hint}"
+            )
 
     def by_metadata(record: Record) -> Hashable:
         value = record.metadata.get(name)
         return value if isinstance(value, Hashable) else repr(value)
 
     return by_metadata
+
+
+def _context_groups(records: Sequence[Record]) -> Callable[[Record], Hashable]:
+    """Group key: records linked by shared contexts (transitively) get one key; others their own."""
+    from finetune_sdk.data.contexts import shared_contexts
+
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, keys in enumerate(shared_contexts(records)):
+        for k in keys:
+            j = owner.setdefault(k, i)
+            ri, rj = find(i), find(j)
+            if ri != rj:
+                parent[max(ri, rj)] = min(ri, rj)
+    group = {id(r): find(i) for i, r in enumerate(records)}
+    return lambda record: group[id(record)]
 
 
 def _raise_if(sink: IssueSink, source: str, total: int) -> None:

@@ -18,6 +18,15 @@ through ``MinHashLSH.insert``/``query`` one at a time costs more than everything
 candidate pair is then verified on the full signature, so each reported pair is estimated at or above
 ``threshold``. This needs the ``dedupe`` extra: ``pip install 'finetune-sdk[dedupe]'``.
 
+Two refinements keep near-duplicate search from merging records that only look alike:
+
+- **numbers** (``number_aware=True``, the default): records whose numbers differ ("order #6" and
+  "order #66", "revenue in 2018" and "revenue in 2019") are not near duplicates, however similar the rest;
+- **shared contexts**: records built on one long block (a TAT-QA table, a document; see
+  :mod:`finetune_sdk.data.contexts`) are compared on what they do not share, so several questions about one
+  table are not near duplicates of each other. :func:`check_leakage` reports such contexts shared between
+  splits, since a test question whose table is in the training data is not held out.
+
 Removal is greedy in input order: a record is dropped when it duplicates a record that is kept, so the
 first record of each cluster stays, and every dropped record is within ``threshold`` of the record it was
 dropped for (no chaining through intermediate records).
@@ -41,6 +50,7 @@ import functools
 import hashlib
 import itertools
 import logging
+import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from html import escape
@@ -48,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from finetune_sdk.data.contexts import shared_contexts, strip_contexts
 from finetune_sdk.data.records import MediaPart, Record, TextRecord
 from finetune_sdk.errors import ConfigurationError
 
@@ -116,6 +127,50 @@ def _identity(record: Record) -> tuple[bytes, str]:
         body = "\x1e".join(fields)
         text = " ".join(t for t in turn_texts if t)
     return hashlib.blake2b(body.encode("utf-8", "surrogatepass"), digest_size=16).digest(), text
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _numbers(text: str) -> tuple[str, ...]:
+    """The numbers of ``text`` in order (digit runs with their decimal or thousands separators)."""
+    return tuple(_NUMBER.findall(text))
+
+
+def _shingles(text: str, ngram: int) -> set[str]:
+    if len(text) <= ngram:
+        return {text}
+    return {text[i : i + ngram] for i in range(len(text) - ngram + 1)}
+
+
+def _refine(
+    pairs: list[tuple[int, int, float]],
+    records: Sequence[Record],
+    texts: Sequence[str],
+    *,
+    threshold: float,
+    ngram: int,
+    number_aware: bool,
+    contexts: Sequence[frozenset[str]] | None = None,
+) -> list[tuple[int, int, float]]:
+    """The similar pairs that are near duplicates: two records built on one shared context are compared
+    (exactly) on what they do not share, and with ``number_aware`` records whose numbers differ are not
+    near duplicates."""
+    ctx = shared_contexts(records) if contexts is None else contexts
+    out = []
+    for a, b, sim in pairs:
+        ta, tb = texts[a], texts[b]
+        common = ctx[a] & ctx[b]
+        if common:
+            ta, tb = strip_contexts(records[a], common), strip_contexts(records[b], common)
+            sa, sb = _shingles(ta, ngram), _shingles(tb, ngram)
+            sim = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+            if sim < threshold:
+                continue
+        if number_aware and _numbers(ta) != _numbers(tb):
+            continue
+        out.append((a, b, sim))
+    return out
 
 
 def _record_sample(record: Record) -> str:
@@ -237,6 +292,9 @@ class DedupeReport(_Frozen):
             text += f" and {self.near_duplicates} near (Jaccard ≥ {self.threshold})"
         return text + f" duplicates in {len(self.clusters)} clusters"
 
+    def __repr__(self) -> str:
+        return f"DedupeReport({self})"
+
 
 class SplitOverlap(_Frozen):
     """Records shared by two splits.
@@ -247,6 +305,8 @@ class SplitOverlap(_Frozen):
         first_indexes, second_indexes: the records of each split that have a match in the other.
         pairs: up to ``MAX_PAIRS_PER_OVERLAP`` matching pairs, exact pairs first.
         pairs_truncated: whether ``pairs`` was cut short (the counts are exact either way).
+        shared_contexts: how many contexts (tables, documents) records of both splits are built on; their
+            records are in ``first_indexes``/``second_indexes`` too.
         sample: the start of one leaked record's text.
     """
 
@@ -258,6 +318,7 @@ class SplitOverlap(_Frozen):
     second_indexes: tuple[int, ...]
     pairs: tuple[tuple[int, int], ...]
     pairs_truncated: bool = False
+    shared_contexts: int = 0
     sample: str = ""
 
     @property
@@ -296,17 +357,18 @@ class LeakageReport(_Frozen):
         """A table of overlapping split pairs, or a line saying there is none."""
         what = f"exact or near (Jaccard ≥ {self.threshold})" if self.near else "exact"
         if self.ok:
-            return f"No {what} duplicates shared between splits ({', '.join(self.split_sizes)})."
+            return f"No {what} duplicates or contexts shared between splits ({', '.join(self.split_sizes)})."
         lines = [
             f"Leakage ({what} duplicates shared between splits):",
             "",
-            "| splits | exact pairs | near pairs | records in first | records in second | sample |",
-            "|---|---:|---:|---:|---:|---|",
+            "| splits | exact pairs | near pairs | shared contexts | records in first | records in second | sample |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         for o in self.overlaps:
             sample = o.sample.replace("|", "\\|")
             lines.append(
-                f"| {o.first} / {o.second} | {o.exact_pairs} | {o.near_pairs} | {len(o.first_indexes)} "
+                f"| {o.first} / {o.second} | {o.exact_pairs} | {o.near_pairs} | {o.shared_contexts} "
+                f"| {len(o.first_indexes)} "
                 f"| {len(o.second_indexes)} | {sample} |"
             )
         return "\n".join(lines)
@@ -322,12 +384,19 @@ class LeakageReport(_Frozen):
         head = "<tr><th>splits</th><th>exact pairs</th><th>near pairs</th><th>sample</th></tr>"
         return f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
 
+    def __repr__(self) -> str:
+        return (
+            f"LeakageReport(ok={self.ok}, split_sizes={self.split_sizes!r}, near={self.near}, "
+            f"overlaps={len(self.overlaps)})"
+        )
+
     def __str__(self) -> str:
         if self.ok:
             return self.to_markdown()
         parts = [
-            f"{o.first}/{o.second}: {o.count} pairs ({len(o.first_indexes)} {o.first} records, "
-            f"{len(o.second_indexes)} {o.second} records)"
+            f"{o.first}/{o.second}: {o.count} pairs"
+            + (f" and {o.shared_contexts} shared contexts" if o.shared_contexts else "")
+            + f" ({len(o.first_indexes)} {o.first} records, {len(o.second_indexes)} {o.second} records)"
             for o in self.overlaps
         ]
         return "leakage between splits: " + "; ".join(parts)
@@ -528,6 +597,7 @@ def dedupe_records(
     threshold: float = 0.85,
     num_perm: int = 128,
     ngram: int = 5,
+    number_aware: bool = True,
 ) -> tuple[list[Record], DedupeReport]:
     """Drop exact (and optionally near) duplicates, keeping the first record of each cluster.
 
@@ -538,6 +608,7 @@ def dedupe_records(
             are near duplicates.
         num_perm: MinHash signature length; more is more precise and slower.
         ngram: characters per shingle.
+        number_aware: records whose numbers differ are never near duplicates (default).
 
     Returns:
         The kept records in their original order, and a :class:`DedupeReport` whose clusters list the
@@ -572,12 +643,12 @@ def dedupe_records(
     near_dups = 0
     if near:
         reps = [i for i in range(n) if owner[i] == i]
+        texts = [identities[i][1] for i in reps]
         pairs = _similar_pairs(
-            [identities[i][1] for i in reps],
-            threshold=threshold,
-            num_perm=num_perm,
-            ngram=ngram,
-            what="near-duplicate search",
+            texts, threshold=threshold, num_perm=num_perm, ngram=ngram, what="near-duplicate search"
+        )
+        pairs = _refine(
+            pairs, [records[i] for i in reps], texts, threshold=threshold, ngram=ngram, number_aware=number_aware
         )
         earlier: dict[int, list[tuple[int, float]]] = {}
         for a, b, s in pairs:
@@ -627,6 +698,8 @@ def check_leakage(
     *,
     near: bool = False,
     threshold: float = 0.85,
+    number_aware: bool = True,
+    contexts: bool = True,
 ) -> LeakageReport:
     """Find records that appear in more than one split (exactly, or nearly with ``near=True``).
 
@@ -636,9 +709,12 @@ def check_leakage(
         splits: split name → records, e.g. ``{"train": ..., "validation": ..., "test": ...}``.
         near: also report near duplicates (needs ``pip install 'finetune-sdk[dedupe]'``).
         threshold: the estimated Jaccard similarity at or above which records count as near duplicates.
+        number_aware: records whose numbers differ are never near duplicates (default).
+        contexts: also report records of different splits built on one shared context (a table, a
+            document; see :mod:`finetune_sdk.data.contexts`), in ``SplitOverlap.shared_contexts``.
 
     Returns:
-        A :class:`LeakageReport`; ``report.ok`` is true when no pair of splits shares a record.
+        A :class:`LeakageReport`; ``report.ok`` is true when no pair of splits shares a record or a context.
 
     Raises:
         ConfigurationError: fewer than two splits, or ``threshold`` out of (0, 1].
@@ -711,26 +787,47 @@ def check_leakage(
     for parts in split_groups:
         if len(parts) > 1:
             record(parts, parts, exact_count, exact_listed)
+    all_records = [splits[names[s]][i] for s, i in flat]
+    context_sets = shared_contexts(all_records)
     if near:
         # One representative per exact key; a pair of representatives stands for all their copies.
-        found = _similar_pairs(
-            [identities[group[0]][1] for group in groups],
+        texts = [identities[group[0]][1] for group in groups]
+        found = _similar_pairs(texts, threshold=threshold, num_perm=128, ngram=5, what="leakage search")
+        found = _refine(
+            found,
+            [all_records[group[0]] for group in groups],
+            texts,
             threshold=threshold,
-            num_perm=128,
             ngram=5,
-            what="leakage search",
+            number_aware=number_aware,
+            contexts=[context_sets[group[0]] for group in groups],
         )
         for a, b, _s in found:
             record(split_groups[a], split_groups[b], near_count, near_listed)
+    context_count: dict[tuple[int, int], int] = {}
+    if contexts:
+        holders: dict[str, dict[int, list[int]]] = {}
+        for g, ctx_keys in enumerate(context_sets):
+            s, i = flat[g]
+            for block in ctx_keys:
+                holders.setdefault(block, {}).setdefault(s, []).append(i)
+        for by_split in holders.values():
+            for sa, sb in itertools.combinations(sorted(by_split), 2):
+                pair = (sa, sb)
+                context_count[pair] = context_count.get(pair, 0) + 1
+                first_hit.setdefault(pair, set()).update(by_split[sa])
+                second_hit.setdefault(pair, set()).update(by_split[sb])
 
     overlaps = []
     for sa, sb in itertools.combinations(range(len(names)), 2):
         pair = (sa, sb)
         n_exact, n_near = exact_count.get(pair, 0), near_count.get(pair, 0)
-        if not n_exact and not n_near:
+        n_context = context_count.get(pair, 0)
+        if not n_exact and not n_near and not n_context:
             continue
         pairs = sorted(exact_listed.get(pair, [])) + sorted(near_listed.get(pair, []))
         pairs = pairs[:MAX_PAIRS_PER_OVERLAP]
+        sample_index = pairs[0][0] if pairs else min(first_hit[pair])
         overlaps.append(
             SplitOverlap(
                 first=names[sa],
@@ -741,7 +838,8 @@ def check_leakage(
                 second_indexes=tuple(sorted(second_hit[pair])),
                 pairs=tuple(pairs),
                 pairs_truncated=n_exact + n_near > len(pairs),
-                sample=_record_sample(splits[names[sa]][pairs[0][0]]),
+                shared_contexts=n_context,
+                sample=_record_sample(splits[names[sa]][sample_index]),
             )
         )
     return LeakageReport(

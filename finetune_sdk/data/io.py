@@ -51,6 +51,7 @@ __all__ = [
     "has_big_int",
     "is_s3_uri",
     "iter_jsonl",
+    "lone_surrogate",
     "open_binary",
     "parse_line",
     "parse_s3_uri",
@@ -224,15 +225,16 @@ def _parse_slow(raw: bytes, number: int, issues: list[Issue], nbytes: int) -> Js
         )
         return JsonLine(number, None, tuple(issues), "invalid", nbytes)
     except json.JSONDecodeError as exc:
-        issues.append(
-            _issue(
-                number,
-                "json.malformed",
-                "error",
-                f"invalid JSON: {exc.msg} at column {exc.pos + 1}",
-                "fix the JSON syntax; each line must be one complete JSON object",
-            )
+        # json's messages sometimes end in "at" ("Unterminated string starting at"): say the column once.
+        msg = exc.msg[:-3] if exc.msg.endswith(" at") else exc.msg
+        body = raw.rstrip(b"\r\n")
+        hint = (
+            "the file uses CR-only line ends (old Mac style), so it reads as one line: convert them to "
+            "LF (e.g. tr '\\r' '\\n' < in.jsonl > out.jsonl)"
+            if b"\r" in body and b"\n" not in body
+            else "fix the JSON syntax; each line must be one complete JSON object"
         )
+        issues.append(_issue(number, "json.malformed", "error", f"invalid JSON: {msg} at column {exc.pos + 1}", hint))
         return JsonLine(number, None, tuple(issues), "invalid", nbytes)
     except (ValueError, RecursionError) as exc:
         msg = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
@@ -247,8 +249,48 @@ def _parse_slow(raw: bytes, number: int, issues: list[Issue], nbytes: int) -> Js
         )
         return JsonLine(number, None, tuple(issues), "invalid", nbytes)
     if type(obj) is dict:
+        if b"\\u" in raw and (where := lone_surrogate(obj)) is not None:
+            issues.append(
+                _issue(
+                    number,
+                    "encoding.lone_surrogate",
+                    "error",
+                    f"the string at {where} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)",
+                    "write the character itself or its full surrogate pair; a lone surrogate is not text "
+                    "and cannot be encoded as UTF-8",
+                )
+            )
+            return JsonLine(number, None, tuple(issues), "invalid", nbytes)
         return JsonLine(number, obj, tuple(issues), "record", nbytes)
     return _not_object(obj, number, issues, nbytes)
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The JSON path of the first string (key or value) in ``value`` holding a lone surrogate, else ``None``."""
+    if type(value) is str:
+        return (path or "the line") if _has_surrogate(value) else None
+    if type(value) is dict:
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else k
+            if _has_surrogate(k):
+                return f"{sub} (the key)"
+            found = lone_surrogate(v, sub)
+            if found is not None:
+                return found
+    elif type(value) is list:
+        for i, v in enumerate(value):
+            found = lone_surrogate(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def iter_jsonl(source: Source, *, session: Any = None, endpoint_url: str | None = None) -> Iterator[JsonLine]:

@@ -52,10 +52,12 @@ RULES: Mapping[str, tuple[Severity, str]] = {
     # reading the file
     "encoding.bom": ("warning", "the file starts with a UTF-8 byte order mark"),
     "encoding.invalid_utf8": ("error", "the line is not valid UTF-8"),
+    "encoding.lone_surrogate": ("error", "a string holds a lone UTF-16 surrogate escape"),
     "line.blank": ("warning", "the line is empty or holds only whitespace"),
     "json.malformed": ("error", "the line is not valid JSON"),
     "json.duplicate_key": ("error", "an object repeats a key"),
     "json.not_object": ("error", "the line is JSON but not an object"),
+    "json.array_file": ("error", "the file is one JSON array, not JSON Lines"),
     # formats
     "format.unknown": ("error", "the record matches no known wire format"),
     "format.mismatch": ("error", "the record is in another wire format than the one asked for"),
@@ -78,6 +80,9 @@ RULES: Mapping[str, tuple[Severity, str]] = {
     "system.multiple_blocks": ("error", "more than one system block for a model that takes one"),
     "turns.multi_turn": ("error", "a multi-turn conversation for a model that trains on single turns"),
     "reserved_string": ("error", "text contains a string the model reserves"),
+    # distillation prompts (validate(..., purpose="distillation"))
+    "distillation.messages": ("error", "a distillation prompt holds more than a user message and its answer"),
+    "distillation.content": ("error", "a distillation prompt message is not exactly one text block"),
     # media
     "media.not_in_user_turn": ("error", "an image or video outside a user turn"),
     "media.unsupported": ("error", "media for a model that trains on text only"),
@@ -317,7 +322,20 @@ class ValidationReport(_Frozen):
         """
         if self.ok:
             return self
-        raise DatasetValidationError(self.summary(), report=self)
+        raise DatasetValidationError(self.error_message(), report=self)
+
+    def error_message(self, *, first: int = 5) -> str:
+        """The summary, then the first ``first`` errors with their lines and hints (what
+        :class:`DatasetValidationError` says), and how many more ``exc.report`` holds."""
+        errors = self.errors
+        lines = [self.summary()]
+        if errors:
+            lines.append(f"first {min(first, len(errors))} of {self.error_count} errors:")
+            lines.extend("  " + i.format_line(self.source) for i in errors[:first])
+            more = self.error_count - min(first, len(errors))
+            if more:
+                lines.append(f"  ... and {more} more (exc.report.issues, or report.to_text(), lists them)")
+        return "\n".join(lines)
 
     # -- renderings -----------------------------------------------------------------------------------------
 
@@ -423,6 +441,16 @@ class ValidationReport(_Frozen):
 
     def __str__(self) -> str:
         return self.to_text()
+
+    def __repr__(self) -> str:
+        # Short whatever the number of issues: the full list is in .issues and to_text().
+        return (
+            f"ValidationReport(source={self.source!r}, format={self.format!r}, model={self.model!r}, "
+            f"ok={self.ok}, lines={self.total_lines}, valid={self.valid_records}, invalid={self.invalid_records}, "
+            f"errors={self.error_count}, warnings={self.warning_count}, issues_kept={len(self.issues)}"
+            + (", validation=..." if self.validation is not None else "")
+            + ")"
+        )
 
 
 class ConversionReport(_Frozen):

@@ -29,11 +29,21 @@ Examples:
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from finetune_sdk.data import formats as _formats
+from finetune_sdk.data.distillation import (
+    MAX_PROMPT_FILE_BYTES,
+    MAX_PROMPTS,
+    MIN_PROMPTS,
+    PURPOSES,
+    Purpose,
+    prompt_problems,
+)
 from finetune_sdk.data.formats import (
     CONVERT_HINT,
     DROP_KINDS,
@@ -47,6 +57,7 @@ from finetune_sdk.data.formats import (
 )
 from finetune_sdk.data.formats._base import FastRules, find_reserved, reserved_groups
 from finetune_sdk.data.io import (
+    BOM,
     JsonLine,
     Source,
     dumps_line,
@@ -67,6 +78,7 @@ from finetune_sdk.data.report import (
     RuleCount,
     ValidationReport,
 )
+from finetune_sdk.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from finetune_sdk.catalog import BaseModelInfo
@@ -75,8 +87,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Role",
     "StreamValidator",
+    "array_file_issue",
     "combine_reports",
     "dataset_bucket",
+    "looks_like_json_array",
     "resolve_model",
     "validate_jsonl",
     "validate_objects",
@@ -137,9 +151,15 @@ class StreamValidator:
         dataset_bucket: str | None = None,
         max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
         count_bytes: bool = False,
+        purpose: Purpose = "fine_tuning",
     ) -> None:
         if format is not None:
             _formats.get(format)  # fail early on unknown names
+        if model is not None:
+            model.require_data_support()
+        self.distill = _check_purpose(purpose, format) == "distillation"
+        if self.distill:
+            format = "bedrock_conversation"
         self.model = model
         self.forced = format
         self.role = role
@@ -159,6 +179,7 @@ class StreamValidator:
         self.blank = 0
         self.nbytes = 0
         self.count_bytes = count_bytes
+        self.array_file = False  # the file is one JSON array: only that is reported
         self.format_counts: dict[str, int] = {}
         self.first_lines: dict[str, list[int]] = {}
         self._bm_plain = 0  # bedrock_messages lines without top-level system (also valid openai_chat)
@@ -200,6 +221,32 @@ class StreamValidator:
                     single_system_block=self.single_system_block,
                 )
             )
+        if self.distill:
+            self._fast = None  # the prompt rules differ from the fine-tuning ones the fast checks enforce
+        # The raw-line path of feed_binary: the format's key check, the reserved words as they are written in
+        # JSON, and the line length up to which no record can break a token limit.
+        make_keys = getattr(self._primary_module, "key_validator", None)
+        self._keys: Callable[[Mapping[str, Any]], int] | None = None
+        if make_keys is not None and self._fast is not None:
+            self._keys = make_keys(FastRules(
+                reserved=self.reserved,
+                chars_per_token=self.cpt,
+                max_tokens=self.max_tokens,
+                max_input=self.max_input,
+                max_output=self.max_output,
+                multi_turn=self.multi_turn,
+                single_system_block=self.single_system_block,
+            ))
+        self._raw_reserved = tuple(json.dumps(w, ensure_ascii=False)[1:-1].encode() for w in self.reserved)
+        # Reserved words as they appear in a line without any backslash (words holding "\n" cannot), split by
+        # whether they hold a colon (they cannot occur when the line has no colon beyond its keys).
+        plain = [w for w in self._raw_reserved if b"\\" not in w]
+        self._plain_colon_words = tuple(w for w in plain if b":" in w)
+        self._plain_other_words = tuple(w for w in plain if b":" not in w)
+        token_limits = [x for x in (self.max_tokens, self.max_input, self.max_output) if x is not None]
+        self._raw_limit = (
+            int((min(token_limits) - 2) * self.cpt) if token_limits and self.cpt is not None else 1 << 62
+        )
 
     # -- feeding --------------------------------------------------------------------------------------------
 
@@ -216,6 +263,11 @@ class StreamValidator:
         clean = 0
         first = self._primary_first
         fast = self._fast
+        keys = self._keys
+        raw_reserved = self._raw_reserved
+        colon_words = self._plain_colon_words
+        other_words = self._plain_other_words
+        raw_limit = self._raw_limit
         record = self._record
         feed_line = self._feed_line
         codec = fast_codec()
@@ -235,6 +287,42 @@ class StreamValidator:
                 if type(obj) is not dict or number == 1:  # a BOM is only looked for on line 1
                     feed_line(parse_line(raw, number))
                     continue
+                # The raw-line path, for lines too short to break a token limit: the record's structure fixes
+                # how many keys it holds (k). Each key ends in '":', and so does nothing else in a line without
+                # backslashes (a '"' inside a string is escaped), so k such pairs prove no key is extra or
+                # repeated; as many colons in all prove the strings hold none (and no reserved word with one).
+                # Single-byte scans (memchr) are cheap; substring searches cost about as much as parsing.
+                if keys is not None and len(raw) <= raw_limit:
+                    k = keys(obj)
+                    if k >= 0:
+                        if b"\\" not in raw:
+                            if raw.count(b":") == k:
+                                ok = True
+                                for w in other_words:
+                                    if w in raw:
+                                        ok = False
+                                        break
+                            elif raw.count(b'":') == k:
+                                ok = True
+                                for w in colon_words + other_words:
+                                    if w in raw:
+                                        ok = False
+                                        break
+                            else:
+                                ok = False
+                        else:  # escapes: no \u (it can hide anything), and the reserved words as JSON writes them
+                            ok = b"\\u" not in raw and raw.count(b'":') == k
+                            if ok:
+                                for w in raw_reserved:
+                                    if w in raw:
+                                        ok = False
+                                        break
+                        if ok:
+                            nbytes += len(raw)
+                            clean += 1
+                            if len(first) < _FIRST_LINES:
+                                first.append(number)
+                            continue
                 if fast is not None:
                     colons = fast(obj)
                     if colons >= 0 and raw.count(b":") == colons and b"\\u003" not in raw:
@@ -305,6 +393,9 @@ class StreamValidator:
         self.invalid += 1
 
     def _record(self, number: int, obj: Mapping[str, Any]) -> None:
+        if self.distill:
+            self._distill_record(number, obj)
+            return
         primary = self._primary_module
         fmt: str | None
         if primary is not None:
@@ -329,10 +420,11 @@ class StreamValidator:
             if detected is None or detected == name or accepts(name, detected, obj):
                 self._finish_record(number, name, facts, problems)
                 return
+            primary_result: tuple[Facts | None, list[Problem]] | None = (facts, problems)
         else:
             detected = detect_format(obj)
+            primary_result = None
         allowed = self.allowed
-        prefix: list[Problem] = []
         if allowed is None:
             fmt = detected
             if fmt is None:
@@ -357,20 +449,53 @@ class StreamValidator:
             fmt = detected
         else:
             fmt = next((a for a in allowed if accepts(a, detected, obj)), None)
-            if fmt is None:  # a recognisable record in a format we were not asked for
-                fmt = detected
-                prefix.append(
-                    (
+            if fmt is None:
+                # The file's format was decided once (the model's, or the one asked for): a line is reported
+                # as another format only when it is a sound record of that format; otherwise it is a broken
+                # record of the file's format, and its advice is that format's, never another's.
+                assert detected is not None  # accepts() takes every unrecognisable record
+                _, other = self._modules[detected].check(obj)
+                if not any((sev or RULES[rule][0]) == "error" for _, rule, _, _, sev in other):
+                    mismatch: Problem = (
                         "",
                         "format.mismatch",
-                        f"the record is {fmt}, not {self.primary}",
+                        f"the record is {detected}, not {self.primary}",
                         CONVERT_HINT.format(fmt=self.primary),
                         None,
                     )
-                )
+                    self._finish_record(number, detected, None, [mismatch])
+                    return
+                assert self.primary is not None
+                if primary_result is None:
+                    primary_result = self._modules[self.primary].check(obj)
+                self._finish_record(number, self.primary, *primary_result)
+                return
         assert fmt is not None
         facts, problems = self._modules[fmt].check(obj)
-        self._finish_record(number, fmt, facts, prefix + problems if prefix else problems)
+        self._finish_record(number, fmt, facts, problems)
+
+    def _distill_record(self, number: int, obj: Mapping[str, Any]) -> None:
+        """One distillation prompt: the ``bedrock_conversation`` check adapted by the prompt rules."""
+        detected = detect_format(obj)
+        if detected is not None and detected != "bedrock_conversation":
+            _, other = self._modules[detected].check(obj)
+            if not any((sev or RULES[rule][0]) == "error" for _, rule, _, _, sev in other):
+                mismatch: Problem = (
+                    "",
+                    "format.mismatch",
+                    f"the record is {detected}, not a bedrock_conversation distillation prompt",
+                    CONVERT_HINT.format(fmt="bedrock_conversation"),
+                    None,
+                )
+                self._finish_record(number, detected, None, [mismatch])
+                return
+        _, problems = self._modules["bedrock_conversation"].check(obj)
+        self._count_format("bedrock_conversation", number)
+        problems = prompt_problems(obj, problems)
+        if problems:
+            self._add(number, problems)
+        else:
+            self.valid += 1
 
     def _finish_record(self, number: int, fmt: str, facts: Facts | None, problems: list[Problem]) -> None:
         self._count_format(fmt, number)
@@ -431,6 +556,16 @@ class StreamValidator:
                             None,
                         )
                     )
+        if images and videos:
+            problems.append(
+                (
+                    facts.media[0][0],
+                    "media.mixed_types",
+                    f"the record holds {_n(images, 'image')} and {_n(videos, 'video')}",
+                    "keep images or a video in one record, not both (Bedrock takes one kind per dataset)",
+                    None,
+                )
+            )
         if images and self.first_image is None:
             self.first_image = number
         if videos and self.first_video is None:
@@ -629,7 +764,7 @@ class StreamValidator:
                 # Every record is in another format: one file-level issue says it better than one per line.
                 sink.drop_rule("format.mismatch")
                 found = ", ".join(f"{f} ({_n(n, 'line')})" for f, n in outside.items())
-                if model is not None:
+                if model is not None and not self.distill:
                     sink.add(
                         None,
                         "",
@@ -642,10 +777,11 @@ class StreamValidator:
                         None,
                         "",
                         "format.mismatch",
-                        f"asked for {self.primary}; this file is {found}",
+                        f"{'distillation prompts are' if self.distill else 'asked for'} {self.primary}; "
+                        f"this file is {found}",
                         CONVERT_HINT.format(fmt=self.primary),
                     )
-            elif outside and model is not None:
+            elif outside and model is not None and not self.distill:
                 found = ", ".join(f"{f} ({_n(n, 'line')})" for f, n in outside.items())
                 sink.add(
                     None,
@@ -654,7 +790,12 @@ class StreamValidator:
                     f"{model.id} trains on {' or '.join(self.allowed)} records; {found} are not",
                     CONVERT_HINT.format(fmt=self.primary),
                 )
-        if self.forced is not None and model is not None and self.forced not in _accepted_formats(model):
+        if (
+            self.forced is not None
+            and model is not None
+            and not self.distill
+            and self.forced not in _accepted_formats(model)
+        ):
             sink.add(
                 None,
                 "",
@@ -666,9 +807,48 @@ class StreamValidator:
             return self.forced
         return majority or (model.format if model is not None else None)
 
+    def _prompt_limits(self, records: int, size: int | None) -> None:
+        sink = self.sink
+        if records < MIN_PROMPTS:
+            sink.add(
+                None,
+                "",
+                "records.min_train",
+                f"Bedrock distillation needs at least {_fmt_int(MIN_PROMPTS)} prompts, got {_fmt_int(records)}",
+                "add prompts, or fine-tune on the teacher's answers instead (Distiller method='fine_tune')",
+            )
+        if records > MAX_PROMPTS:
+            sink.add(
+                None,
+                "",
+                "records.max_train",
+                f"Bedrock distillation takes at most {_fmt_int(MAX_PROMPTS)} prompts, got {_fmt_int(records)}",
+                "sample or split the prompts",
+            )
+        if size is not None and size > MAX_PROMPT_FILE_BYTES:
+            sink.add(
+                None,
+                "",
+                "file.size",
+                f"the prompt file is {_fmt_int(size)} bytes; Bedrock distillation takes under "
+                f"{_fmt_int(MAX_PROMPT_FILE_BYTES)} (1 GiB)",
+                "sample the prompts or shorten them",
+            )
+
     def finish(self, *, file_bytes: int | None = None) -> ValidationReport:
         """Run the file-level checks and return the report of this stream."""
         sink = self.sink
+        if self.array_file:
+            return ValidationReport(
+                source=self.source,
+                model=self.model.id if self.model is not None else None,
+                total_lines=self.total,
+                invalid_records=self.invalid,
+                file_bytes=file_bytes,
+                issues=sink.issues(),
+                rule_counts=sink.rule_counts(),
+                max_issues_per_rule=sink.cap,
+            )
         fmt = self._finish_formats()
         if self.first_image is not None and self.first_video is not None:
             sink.add(
@@ -690,6 +870,8 @@ class StreamValidator:
                 f"the {self.role} data holds no records",
                 "check the path; a dataset needs at least one JSON object per line",
             )
+        elif self.distill:
+            self._prompt_limits(records, size)
         elif model is not None:
             limits = model.limits
             if self.role == "train":
@@ -749,6 +931,50 @@ class StreamValidator:
         )
 
 
+def looks_like_json_array(first_line: bytes, second_line: bytes = b"") -> bool:
+    """Whether a file starting with these lines is one JSON array of records (a ``.json`` file) rather than
+    JSON Lines: the first line is ``[`` alone, the start of an array that continues on the next lines, or a
+    whole array holding objects with nothing after it. A JSONL line that is an array (of numbers, or
+    followed by more lines) is left to ``json.not_object``."""
+    head = first_line.removeprefix(BOM).strip()
+    if not head.startswith(b"["):
+        return False
+    if head == b"[":
+        return True
+    try:
+        value = json.loads(head)
+    except ValueError:
+        return True  # '[{"a": 1},' : the first line of a pretty-printed or wrapped array
+    return type(value) is list and any(type(v) is dict for v in value) and not second_line.strip()
+
+
+def array_file_issue(source: str | None) -> Issue:
+    """The one file-level issue of a JSON-array file, at line 1, with the conversion to run."""
+    where = source or "PATH"
+    return Issue(
+        line=1,
+        rule="json.array_file",
+        severity="error",
+        message="the file is one JSON array ([{...}, {...}]), not JSON Lines; Bedrock reads one JSON object per "
+        "line, so no line of this file is a record",
+        hint=f"convert it: Dataset.from_json({where!r}).to_jsonl('train.jsonl'), or "
+        f"`finetune data convert {where} --to FORMAT -o train.jsonl` (raw AQuA-RAT or TAT-QA files: "
+        f"`finetune data import aqua|tatqa {where} -o train.jsonl`)",
+        source=source,
+    )
+
+
+def _check_purpose(purpose: str, format: str | None) -> str:
+    if purpose not in PURPOSES:
+        raise ConfigurationError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
+    if purpose == "distillation" and format not in (None, "bedrock_conversation"):
+        raise ConfigurationError(
+            f"distillation prompts are bedrock_conversation records, not {format}; drop format= or convert "
+            "the data with Dataset.convert('bedrock_conversation')"
+        )
+    return purpose
+
+
 def _sort_key(issue: Issue) -> tuple[int, int]:
     return (0 if issue.line is None else 1, issue.line or 0)
 
@@ -773,6 +999,7 @@ def validate_jsonl(
     max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
     session: Any = None,
     endpoint_url: str | None = None,
+    purpose: Purpose = "fine_tuning",
 ) -> ValidationReport:
     """Validate a JSONL file (path, ``s3://`` URI or binary file object), streaming.
 
@@ -794,9 +1021,23 @@ def validate_jsonl(
         source=name if isinstance(name, str) else None,
         dataset_bucket=dataset_bucket(name if isinstance(name, str) else None),
         max_issues_per_rule=max_issues_per_rule,
+        purpose=purpose,
     )
     with open_binary(source, session=session, endpoint_url=endpoint_url) as fh:
-        v.feed_binary(fh)
+        first = fh.readline()
+        second = fh.readline() if first.lstrip(BOM).lstrip().startswith(b"[") else b""
+        if second:
+            first_lines: tuple[bytes, ...] = (first, second)
+        else:
+            first_lines = (first,) if first else ()
+        if looks_like_json_array(first, second):
+            # One clear issue instead of an error per line (and record counts that count lines).
+            lines = len(first_lines) + sum(1 for _ in fh)
+            v.sink.add(1, "", "json.array_file", (i := array_file_issue(v.source)).message, i.hint)
+            v.total = v.invalid = lines
+            v.array_file = True
+        else:
+            v.feed_binary(itertools.chain(first_lines, fh))
     size = source_size(source, session=session, endpoint_url=endpoint_url) if v.total else None
     return v.finish(file_bytes=size)
 
@@ -811,6 +1052,7 @@ def validate_objects(
     source: str | None = None,
     lines: Iterable[int] | None = None,
     max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
+    purpose: Purpose = "fine_tuning",
 ) -> ValidationReport:
     """Validate in-memory wire records (dicts). Issue ``line`` is the 1-based position, or the matching
     entry of ``lines`` (e.g. CSV line numbers) when given.
@@ -820,7 +1062,7 @@ def validate_objects(
         ConfigurationError: ``format`` is not a known format name.
     """
     info = resolve_model(model)
-    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule)
+    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule, purpose)
     numbers = iter(lines) if lines is not None else None
     for i, obj in enumerate(objects, 1):
         v.feed_object(next(numbers, i) if numbers is not None else i, obj)
@@ -834,6 +1076,7 @@ def _in_memory_validator(
     role: Role,
     source: str | None,
     max_issues_per_rule: int,
+    purpose: Purpose = "fine_tuning",
 ) -> StreamValidator:
     """A validator for objects or records held in memory: file sizes are counted only when the model limits them."""
     return StreamValidator(
@@ -844,7 +1087,9 @@ def _in_memory_validator(
         source=source,
         dataset_bucket=dataset_bucket(source),
         max_issues_per_rule=max_issues_per_rule,
-        count_bytes=bool(info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)),
+        count_bytes=purpose == "distillation"
+        or bool(info and (info.limits.max_train_file_bytes or info.limits.max_validation_file_bytes)),
+        purpose=purpose,
     )
 
 
@@ -857,6 +1102,7 @@ def validate_records(
     role: Role = "train",
     source: str | None = None,
     max_issues_per_rule: int = DEFAULT_MAX_ISSUES_PER_RULE,
+    purpose: Purpose = "fine_tuning",
 ) -> ValidationReport:
     """Validate canonical records as they would be written: each is rendered in ``format`` (default: the
     model's format, else the lossless ``bedrock_conversation``/``text``) and the wire dict is checked.
@@ -869,11 +1115,13 @@ def validate_records(
     """
     info = resolve_model(model)
     accepted = _accepted_formats(info) if info is not None else ()
-    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule)
+    v = _in_memory_validator(info, format, token_counter, role, source, max_issues_per_rule, purpose)
     converters: dict[str, Converter] = {}
     for i, record in enumerate(records, 1):
         if format is not None:
             fmt = format
+        elif v.distill:
+            fmt = "bedrock_conversation"
         elif info is not None:  # the model's format; text records as text where the model takes it (CPT)
             fmt = "text" if isinstance(record, TextRecord) and "text" in accepted else info.format
         else:

@@ -105,35 +105,26 @@ def check_distillation_pair(student: str, teacher: str, *, region: str | None = 
 
 
 def check_distillation_data(records: Sequence[Record], *, student: str) -> None:
-    """Check prompts for a Bedrock distillation job: 100 to 15,000 conversations, each with user text;
-    single-turn only for Anthropic and Meta students (Nova students take multi-turn conversations).
+    """Check prompts for a Bedrock distillation job with the SDK's distillation validator
+    (``validate(purpose="distillation")``: AWS's prompt rules and 100 to 15,000 prompts).
 
     Raises:
-        ConfigurationError: the first rule broken, with the count or record index and the fix.
+        ConfigurationError: a text record, or the rules broken; the message gives the first issues with
+            their record numbers and hints.
     """
-    n = len(records)
-    if n < MIN_DISTILLATION_PROMPTS:
-        raise ConfigurationError(
-            f"Bedrock distillation needs at least {MIN_DISTILLATION_PROMPTS} prompts, got {n}; add prompts, "
-            "or fine-tune on teacher answers instead (method='fine_tune'), which has no such minimum"
-        )
-    if n > MAX_DISTILLATION_PROMPTS:
-        raise ConfigurationError(
-            f"Bedrock distillation takes at most {MAX_DISTILLATION_PROMPTS:,} prompts, got {n:,}; "
-            "sample or split the prompts"
-        )
-    info = catalog_resolve(student)
-    single_turn = info is not None and info.provider != "amazon"
+    from finetune_sdk.data.validate import validate_records
+
     for i, record in enumerate(records):
         if not isinstance(record, Conversation):
             raise ConfigurationError(
                 f"record {i} is a text record; distillation prompts must be conversations"
             )
-        users = sum(1 for t in record.turns if t.role == "user")
-        if users == 0:
-            raise ConfigurationError(f"record {i} has no user turn; every distillation prompt needs one")
-        if single_turn and users > 1:
-            raise ConfigurationError(
-                f"record {i} is a multi-turn conversation, but {student} distils from single-turn prompts "
-                "only (Anthropic and Meta students); keep one user turn per record"
-            )
+    report = validate_records(records, model=catalog_resolve(student), purpose="distillation")
+    if not report.ok:
+        first = [i.format_line("prompt") for i in report.errors[:3]]
+        more = report.error_count - len(first)
+        raise ConfigurationError(
+            f"the prompts break Bedrock distillation's rules for {student}: " + "; ".join(first)
+            + (f"; and {more} more (Dataset.validate(purpose='distillation') lists them)" if more > 0 else "")
+            + ". Fix them, or fine-tune on the teacher's answers instead (method='fine_tune')"
+        )

@@ -102,6 +102,11 @@ def test_any_json_lines(values: list[Any], model: str | None, sep: bytes) -> Non
     data = b"".join(json.dumps(v).encode() + sep for v in values)
     report = validate_jsonl(io.BytesIO(data), model=model)
     _check(report, len(values))
+    if "json.array_file" in report.counts_by_rule():
+        # a file that is one JSON array of objects is reported once, as a whole: only a lone array line
+        assert len(values) == 1 and isinstance(values[0], list) and any(isinstance(v, dict) for v in values[0])
+        assert [(i.line, i.rule) for i in report.issues] == [(1, "json.array_file")]
+        return
     in_memory = validate_objects(values, model=model)
     _check(in_memory, len(values))
     # the same lines in memory and in a file give the same verdicts, except for what only a file has

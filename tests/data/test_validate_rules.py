@@ -403,6 +403,41 @@ CASES: list[Case] = [
         _file(_pad(3), for_model=_limits(CLAUDE, min_train_records=1, max_train_file_bytes=100)),
         [(None, "file.size")],
     ),
+    (
+        "encoding.lone_surrogate",
+        _file([b'{"messages": [{"role": "user", "content": "a \\ud83d b"}, '
+               b'{"role": "assistant", "content": "c"}]}', _qa()]),
+        [(1, "encoding.lone_surrogate")],
+    ),
+    (
+        "json.array_file",
+        _file([b"[", b'  {"prompt": "a", "completion": "b"},', b'  {"prompt": "c", "completion": "d"}', b"]"],
+              for_model=LLAMA31),
+        [(1, "json.array_file")],
+    ),
+    (
+        "distillation.messages",
+        _file(
+            [
+                _conv(("user", [{"text": "q"}]), ("assistant", [{"text": "a"}]), ("user", [{"text": "q2"}])),
+                *_pad(100, lambda i: _conv(("user", [{"text": f"q{i}"}]))),
+            ],
+            purpose="distillation",
+        ),
+        [(1, "distillation.messages")],
+    ),
+    (
+        "distillation.content",
+        _file(
+            [
+                _conv(("user", [{"text": "q"}, {"text": "more"}])),
+                _conv(("user", [{"text": "q"}, _img()])),
+                *_pad(100, lambda i: _conv(("user", [{"text": f"q{i}"}]))),
+            ],
+            purpose="distillation",
+        ),
+        [(1, "distillation.content"), (2, "distillation.content")],
+    ),
 ]
 
 

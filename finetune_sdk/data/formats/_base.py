@@ -34,6 +34,7 @@ __all__ = [
     "scan_text",
     "text_part",
     "to_issue",
+    "unknown_keys",
     "unknown_message_keys",
 ]
 
@@ -62,6 +63,33 @@ def unknown_message_keys(message: Mapping[str, Any], index: int) -> list[Problem
         for key in message
         if key != "role" and key != "content"
     ]
+
+
+def unknown_keys(
+    obj: Mapping[str, Any], known: frozenset[str], where: str, fmt: str, severity: Severity | None = None
+) -> list[Problem]:
+    """``schema.unknown_key`` problems for the keys of ``obj`` (at JSON path ``where``, ``""`` for the top
+    level) that format ``fmt`` does not define; the hint lists the keys it does define."""
+    if obj.keys() <= known:
+        return []
+    defined = ", ".join(sorted(known))
+    prefix = f"{where}." if where else ""
+    return [
+        problem(
+            f"{prefix}{key}",
+            "schema.unknown_key",
+            f"{where or 'the record'} has a key {key!r} that {fmt} does not define",
+            f"{fmt} defines only {defined} here; remove it (the SDK keeps such keys as record metadata)",
+            severity,
+        )
+        for key in obj
+        if key not in known
+    ]
+
+
+def null_or_missing(obj: Mapping[str, Any], key: str, where: str) -> str:
+    """``"is null"`` when ``obj`` holds ``key`` as JSON ``null``, else ``"is missing"`` (for messages)."""
+    return f"{where} is null" if key in obj else f"{where} is missing"
 
 
 def to_issue(line: int | None, p: Problem, source: str | None = None) -> Issue:

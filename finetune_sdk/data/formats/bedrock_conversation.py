@@ -36,6 +36,7 @@ from finetune_sdk.data.formats._base import (
     problem,
     text_part,
     text_record_loss,
+    unknown_keys,
     unknown_message_keys,
 )
 from finetune_sdk.data.records import MediaPart, Record, TextPart, TextRecord
@@ -51,6 +52,10 @@ _KNOWN = frozenset({"schemaVersion", "system", "messages"})
 # Bucket name rules, then the key charset of the Nova validator (`^[\w\-/\.]+$`), ASCII only.
 S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/[A-Za-z0-9_\-/.]+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_MEDIA_KEYS = frozenset({"format", "source"})
+_SOURCE_KEYS = frozenset({"s3Location"})
+_LOCATION_KEYS = frozenset({"uri", "bucketOwner"})
+_TEXT_KEYS = frozenset({"text"})
 
 
 def detect(obj: Mapping[str, Any]) -> bool:
@@ -76,9 +81,14 @@ def _media(
             )
         )
         return False
+    problems.extend(unknown_keys(value, _MEDIA_KEYS, path, NAME))
     fmt = value.get("format")
     source = value.get("source")
+    if type(source) is dict:
+        problems.extend(unknown_keys(source, _SOURCE_KEYS, f"{path}.source", NAME))
     loc = source.get("s3Location") if type(source) is dict else None
+    if type(loc) is dict:
+        problems.extend(unknown_keys(loc, _LOCATION_KEYS, f"{path}.source.s3Location", NAME))
     uri = loc.get("uri") if type(loc) is dict else None
     if type(fmt) is not str or type(uri) is not str:
         missing = "format" if type(fmt) is not str else "source.s3Location.uri"
@@ -137,7 +147,7 @@ def _media(
 
 def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
     """Structural, turn-order and media-placement checks; :class:`Facts` when the record can be built."""
-    problems: list[Problem] = []
+    problems: list[Problem] = unknown_keys(obj, _KNOWN, "", NAME)
     texts: list[tuple[str, str, str]] = []
     media: list[tuple[str, str, str, str, str]] = []
     sound = True
@@ -181,6 +191,8 @@ def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
                     sound = False
                     continue
                 system_blocks += 1
+                if len(block) > 1:
+                    problems.extend(unknown_keys(block, _TEXT_KEYS, f"system[{j}]", NAME))
                 if is_blank(text):
                     problems.append(
                         problem(
@@ -242,12 +254,19 @@ def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
             role = "user" if role is None else str(role)
         content = m.get("content")
         if type(content) is not list:
-            rule = "schema.missing" if content is None else "schema.type"
+            rule = "schema.missing" if "content" not in m else "schema.type"
+            what = (
+                "has no 'content'"
+                if "content" not in m
+                else "has null 'content'"
+                if content is None
+                else f"content is a {type(content).__name__}, not a list of blocks"
+            )
             problems.append(
                 problem(
                     f"messages[{i}].content",
                     rule,
-                    f"message {i} content must be a list of blocks",
+                    f"message {i} {what}",
                     'write "content": [{"text": "..."}]',
                 )
             )

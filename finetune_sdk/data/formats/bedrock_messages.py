@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from finetune_sdk.data.formats._base import (
-    CONVERT_HINT,
     Facts,
     FastRules,
     Problem,
@@ -29,6 +28,7 @@ from finetune_sdk.data.formats._base import (
     problem,
     text_part,
     text_record_loss,
+    unknown_keys,
     unknown_message_keys,
 )
 from finetune_sdk.data.records import Record, TextRecord
@@ -55,7 +55,12 @@ def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
     # Fast path for the common, well-formed record; anything unusual takes the full check below.
     msgs = obj.get("messages")
     system = obj.get("system")
-    if type(msgs) is list and len(msgs) > 1 and (system is None or type(system) is str):
+    if (
+        type(msgs) is list
+        and len(msgs) > 1
+        and (system is None or type(system) is str)
+        and len(obj) == (2 if "system" in obj else 1)
+    ):
         texts: list[tuple[str, str, str]] = [("system", "system", system)] if system else []
         expect = "user"
         for i, m in enumerate(msgs):
@@ -73,19 +78,23 @@ def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
 
 
 def _check_full(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
-    problems: list[Problem] = []
+    problems: list[Problem] = unknown_keys(obj, _KNOWN, "", NAME)
     texts: list[tuple[str, str, str]] = []
     sound = True
     system = obj.get("system")
     if system is not None:
         if type(system) is not str:
+            hint = (
+                "write the system prompt as one string: join the text of the blocks"
+                if type(system) is list
+                else "write the system prompt as a JSON string"
+            )
             problems.append(
                 problem(
                     "system",
                     "schema.type",
-                    f"'system' must be a string, got {type(system).__name__}",
-                    "bedrock_messages takes one system string; "
-                    + CONVERT_HINT.format(fmt="bedrock_messages"),
+                    f"'system' must be a string, got {_json_type(system)}",
+                    f"{hint} (Claude 3 Haiku fine-tuning takes one system string)",
                 )
             )
             sound = False
@@ -132,9 +141,9 @@ def _check_full(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
             if role is None:
                 problems.append(
                     problem(
-                        f"messages[{i}]",
-                        "schema.missing",
-                        f"message {i} has no 'role'",
+                        f"messages[{i}].role" if "role" in m else f"messages[{i}]",
+                        "schema.type" if "role" in m else "schema.missing",
+                        f"message {i} has a null 'role'" if "role" in m else f"message {i} has no 'role'",
                         "set role to 'user' or 'assistant'",
                     )
                 )
@@ -156,25 +165,18 @@ def _check_full(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
         else:
             roles.append(role)
         if content is None:
+            null = "content" in m
             problems.append(
                 problem(
-                    f"messages[{i}]",
-                    "schema.missing",
-                    f"message {i} has no 'content'",
-                    "add the message text as 'content'",
+                    f"messages[{i}].content" if null else f"messages[{i}]",
+                    "schema.type" if null else "schema.missing",
+                    f"message {i} has null 'content'" if null else f"message {i} has no 'content'",
+                    "write the message text as a string in 'content'",
                 )
             )
             sound = False
         elif type(content) is not str:
-            problems.append(
-                problem(
-                    f"messages[{i}].content",
-                    "schema.type",
-                    f"content must be a string, got {type(content).__name__}",
-                    "Claude 3 Haiku fine-tuning takes plain-text content; "
-                    + CONVERT_HINT.format(fmt="bedrock_messages"),
-                )
-            )
+            problems.append(_content_problem(content, i))
             sound = False
         else:
             if not content or content.isspace():
@@ -198,6 +200,45 @@ def _check_full(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
     return Facts(
         texts, output_from=last_user if roles and roles[-1] == "assistant" else len(texts), turns=len(msgs)
     ), problems
+
+
+_MEDIA_KEYS = frozenset({"image", "image_url", "video", "document", "source"})
+
+
+def _json_type(value: Any) -> str:
+    return {list: "a list", dict: "an object", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _content_problem(content: Any, i: int) -> Problem:
+    """The problem of a non-string ``content``: judged as a Claude 3 Haiku record, never as another format."""
+    path = f"messages[{i}].content"
+    if type(content) is list:
+        for j, block in enumerate(content):
+            if type(block) is dict and (block.get("type") in _MEDIA_KEYS or block.keys() & {"image", "video"}):
+                kind = block.get("type") if block.get("type") in _MEDIA_KEYS else next(
+                    iter(block.keys() & {"image", "video"})
+                )
+                return problem(
+                    f"{path}[{j}]",
+                    "media.unsupported",
+                    f"message {i} holds an {kind} block; Claude 3 Haiku fine-tuning trains on text only",
+                    "drop the media blocks and write the message text as one string",
+                )
+        return problem(
+            path,
+            "schema.type",
+            f"content must be a string, got a list of {len(content)} block{'s' if len(content) != 1 else ''}",
+            "write the message text as one string (join the text blocks); Claude 3 Haiku fine-tuning takes "
+            "plain-text content",
+        )
+    return problem(
+        path,
+        "schema.type",
+        f"content must be a string, got {_json_type(content)}",
+        "write the message text as a JSON string",
+    )
 
 
 def fast_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
@@ -262,6 +303,40 @@ def fast_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
         return colons
 
     return fast
+
+
+def key_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
+    """The hot-loop check of a raw line the validator has already cleared of escapes, reserved words and
+    token-limit risk (see :meth:`~finetune_sdk.data.validate.StreamValidator.feed_binary`): the number of keys
+    the record must hold when it is a clean record of this format, else ``-1``. The caller compares it with
+    the ``":`` pairs of the raw line, which proves there is no extra or duplicate key, so keys are not
+    counted here and strings are not scanned."""
+    multi_turn = rules.multi_turn
+
+    def keys(obj: Mapping[str, Any]) -> int:
+        msgs = obj.get("messages")
+        if type(msgs) is not list:
+            return -1
+        n = len(msgs)
+        if n < 2 or (not multi_turn and n > 2):
+            return -1
+        system = obj.get("system")
+        k = 1 + 2 * n
+        if system is not None:
+            if type(system) is not str:
+                return -1
+            k += 1
+        expect = "user"
+        for m in msgs:
+            if type(m) is not dict:
+                return -1
+            c = m.get("content")
+            if m.get("role") != expect or type(c) is not str or not c or c.isspace():
+                return -1
+            expect = "assistant" if expect == "user" else "user"
+        return k if expect == "user" else -1
+
+    return keys
 
 
 def build(obj: Mapping[str, Any]) -> Record:

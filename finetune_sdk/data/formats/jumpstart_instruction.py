@@ -29,6 +29,7 @@ from finetune_sdk.data.formats._base import (
     problem,
     text_part,
     text_record_loss,
+    unknown_keys,
 )
 from finetune_sdk.data.records import Record, TextPart, TextRecord
 from finetune_sdk.data.report import Issue
@@ -56,7 +57,7 @@ def detect(obj: Mapping[str, Any]) -> bool:
 
 def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
     """Structural checks; :class:`Facts` when the record can be built."""
-    problems: list[Problem] = []
+    problems: list[Problem] = unknown_keys(obj, _KNOWN, "", NAME) if len(obj) > 2 else []
     texts: list[tuple[str, str, str]] = []
     sound = True
     for key, role, required in (

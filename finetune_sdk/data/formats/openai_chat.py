@@ -32,6 +32,7 @@ from finetune_sdk.data.formats._base import (
     problem,
     text_part,
     text_record_loss,
+    unknown_keys,
 )
 from finetune_sdk.data.records import Record, TextPart, TextRecord
 from finetune_sdk.data.report import Issue
@@ -115,7 +116,9 @@ def _content(
 
 def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
     """Structural and turn-order checks; :class:`Facts` when the record can be built."""
-    problems: list[Problem] = []
+    problems: list[Problem] = (
+        unknown_keys({k: v for k, v in obj.items() if k != "system"}, _KNOWN, "", NAME) if len(obj) > 1 else []
+    )
     texts: list[tuple[str, str, str]] = []
     media: list[tuple[str, str, str, str, str]] = []
     msgs = obj.get("messages")

@@ -1,13 +1,13 @@
 """``prompt_completion``: ``{"prompt": "...", "completion": "..."}``, one exchange per line.
 
 Used by Titan Text, Cohere Command and Llama 3.1 fine-tuning on Bedrock. Both fields are required,
-non-empty strings; other keys are allowed and kept as record metadata.
+non-empty strings; other keys are reported (warning ``schema.unknown_key``) and kept as record metadata.
 
 Examples:
     >>> from finetune_sdk.data.formats import prompt_completion
     >>> record, issues = prompt_completion.parse({"prompt": "2+2?", "completion": "4", "topic": "math"})
-    >>> record.prompt_text, record.reference, dict(record.metadata), issues
-    ('2+2?', '4', {'topic': 'math'}, [])
+    >>> record.prompt_text, record.reference, dict(record.metadata), [i.rule for i in issues]
+    ('2+2?', '4', {'topic': 'math'}, ['schema.unknown_key'])
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from finetune_sdk.data.formats._base import (
     scan_text,
     text_part,
     text_record_loss,
+    unknown_keys,
 )
 from finetune_sdk.data.records import Record, TextRecord
 from finetune_sdk.data.report import Issue
@@ -46,18 +47,19 @@ def detect(obj: Mapping[str, Any]) -> bool:
 
 def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
     """Structural checks; :class:`Facts` when the record can be built."""
-    problems: list[Problem] = []
+    problems: list[Problem] = unknown_keys(obj, _KNOWN, "", NAME) if len(obj) > 2 else []
     texts: list[tuple[str, str, str]] = []
     sound = True
     for key, role in (("prompt", "user"), ("completion", "assistant")):
         value = obj.get(key)
         if value is None:
+            null = key in obj
             problems.append(
                 problem(
                     key,
-                    "schema.missing",
-                    f"{key!r} is missing",
-                    'each line needs {"prompt": "...", "completion": "..."}',
+                    "schema.type" if null else "schema.missing",
+                    f"{key!r} is null" if null else f"{key!r} is missing",
+                    'each line needs {"prompt": "...", "completion": "..."} with string values',
                 )
             )
             sound = False
@@ -100,6 +102,22 @@ def fast_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
         return 2 + a + b
 
     return fast
+
+
+def key_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
+    """The hot-loop check of a cleared raw line (see ``bedrock_messages.key_validator``): 2 when the record
+    holds a non-blank prompt and completion, else ``-1``."""
+
+    def keys(obj: Mapping[str, Any]) -> int:
+        prompt = obj.get("prompt")
+        completion = obj.get("completion")
+        if type(prompt) is not str or type(completion) is not str:
+            return -1
+        if not prompt or prompt.isspace() or not completion or completion.isspace():
+            return -1
+        return 2
+
+    return keys
 
 
 def build(obj: Mapping[str, Any]) -> Record:

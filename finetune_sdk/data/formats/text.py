@@ -20,6 +20,7 @@ from finetune_sdk.data.formats._base import (
     is_blank,
     parse_with,
     problem,
+    unknown_keys,
 )
 from finetune_sdk.data.records import Record, TextRecord, record_text
 from finetune_sdk.data.report import Issue
@@ -37,10 +38,18 @@ def detect(obj: Mapping[str, Any]) -> bool:
 
 def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
     """Structural checks; :class:`Facts` when the record can be built."""
+    extra = unknown_keys(obj, _KNOWN, "", NAME) if len(obj) > 1 else []
     value = obj.get("input")
     if value is None:
+        null = "input" in obj
         return None, [
-            problem("input", "schema.missing", "'input' is missing", 'each line needs {"input": "..."}')
+            problem(
+                "input",
+                "schema.type" if null else "schema.missing",
+                "'input' is null" if null else "'input' is missing",
+                'each line needs {"input": "..."} with a string value',
+            ),
+            *extra,
         ]
     if type(value) is not str:
         return None, [
@@ -49,9 +58,10 @@ def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
                 "schema.type",
                 f"'input' must be a string, got {type(value).__name__}",
                 "write the text as a JSON string",
-            )
+            ),
+            *extra,
         ]
-    problems: list[Problem] = []
+    problems: list[Problem] = extra
     if is_blank(value):
         problems.append(problem("input", "content.empty", "'input' is empty", "drop the record"))
     return Facts([("input", "text", value)]), problems
