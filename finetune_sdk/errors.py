@@ -10,7 +10,8 @@ builtin that matches their meaning, so ``except ValueError`` keeps working in co
     │   └── CostLimitExceededError              estimate_cost() is above the max_cost guard
     ├── DataError(ValueError)                   a dataset cannot be read or used as asked
     │   ├── DatasetValidationError              validation found errors (carries the ValidationReport)
-    │   └── FormatDetectionError                the wire format is unknown or mixed
+    │   ├── FormatDetectionError                the wire format is unknown or mixed
+    │   └── InputFileError                      a path is missing, not a regular file, or a symlink loop
     ├── CatalogError(LookupError)               the model id is not in the catalog
     ├── BackendNotFoundError(LookupError)       no backend registered under that name
     ├── BackendNotInstalledError(ImportError)   the backend's optional extra is missing
@@ -57,6 +58,7 @@ __all__ = [
     "FinetuneError",
     "FormatDetectionError",
     "HyperparameterError",
+    "InputFileError",
     "JobError",
     "JobFailedError",
     "JobStoppedError",
@@ -120,6 +122,11 @@ class DatasetValidationError(DataError):
 
 class FormatDetectionError(DataError):
     """The wire format of a file or record is unknown, or a file mixes formats."""
+
+
+class InputFileError(DataError):
+    """An input path cannot be read as a file: missing, a directory, a FIFO or device, a symlink loop, no
+    permission. The CLI exits 2 (usage error) for it, as for any missing file."""
 
 
 class CatalogError(FinetuneError, LookupError):

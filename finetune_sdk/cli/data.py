@@ -87,16 +87,34 @@ def _err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _missing(path: str | None) -> bool:
-    return path is not None and not path.startswith("s3://") and not Path(path).is_file()
+def _bad_input(path: str | None) -> str | None:
+    """Why a local input path cannot be read (missing, a directory, FIFO or device, a symlink loop), or None."""
+    if path is None or path.startswith("s3://"):
+        return None
+    from finetune_sdk.data.io import open_regular_file
+    from finetune_sdk.errors import InputFileError
+
+    try:
+        open_regular_file(path).close()
+    except InputFileError as exc:
+        return str(exc)
+    return None
+
+
+def _same_path(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        return False
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from finetune_sdk.data.dataset import Dataset
 
     for p in (args.path, args.validation):
-        if _missing(p):
-            _err(f"{p}: no such file")
+        problem = _bad_input(p)
+        if problem:
+            _err(problem)
             return 2
     try:
         report = Dataset.from_jsonl(args.path, format=args.format).validate(
@@ -115,10 +133,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from finetune_sdk.data.dataset import Dataset
 
-    if _missing(args.path):
-        _err(f"{args.path}: no such file")
+    problem = _bad_input(args.path)
+    if problem:
+        _err(problem)
         return 2
-    if not args.path.startswith("s3://") and Path(args.output).resolve() == Path(args.path).resolve():
+    if not args.path.startswith("s3://") and _same_path(args.output, args.path):
         _err("the output path is the input file; write to another path")
         return 2
     try:

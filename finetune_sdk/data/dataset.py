@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from finetune_sdk.data import formats as _formats
 from finetune_sdk.data.formats import Converter, detect_format
-from finetune_sdk.data.io import is_s3_uri, iter_jsonl, write_jsonl
+from finetune_sdk.data.io import is_s3_uri, iter_jsonl, open_regular_file, write_jsonl
 from finetune_sdk.data.records import Conversation, Record, TextRecord
 from finetune_sdk.data.report import ConversionReport, IssueSink, StepReport, ValidationReport
 from finetune_sdk.data.validate import (
@@ -192,11 +192,8 @@ class Dataset:
             return cls.from_s3(
                 text, format=format, session=session, endpoint_url=endpoint_url, on_error=on_error
             )
-        p = Path(text)
-        if not p.exists():
-            raise DataError(f"dataset file {text!r} does not exist")
-        if p.is_dir():
-            raise DataError(f"{text!r} is a directory; pass a .jsonl file")
+        # refused at once (InputFileError): missing, a directory, a FIFO or device, a symlink loop
+        open_regular_file(text).close()
         return cls._lazy(text, format=format, on_error=on_error)
 
     @classmethod
@@ -490,7 +487,7 @@ class Dataset:
         """
         source = os.fspath(path)
         try:
-            with open(source, encoding="utf-8") as fh:
+            with open_regular_file(source, what="TAT-QA file") as fh:  # refuses FIFOs, devices, loops
                 contexts = json.load(fh)
         except OSError as exc:
             raise DataError(f"cannot open TAT-QA file {source!r}: {exc.strerror}") from exc

@@ -47,12 +47,16 @@ from finetune_sdk.data.formats import (
 )
 from finetune_sdk.data.formats._base import FastRules, find_reserved, reserved_groups
 from finetune_sdk.data.io import (
+    MAX_JSON_DEPTH,
     JsonLine,
     Source,
     dumps_line,
     fast_codec,
     has_big_int,
     is_s3_uri,
+    iter_lines,
+    json_depth,
+    may_be_too_deep,
     open_binary,
     parse_line,
     parse_s3_uri,
@@ -232,7 +236,8 @@ class StreamValidator:
                     obj = loads(raw)
                 except Exception:
                     obj = None
-                if type(obj) is not dict or number == 1:  # a BOM is only looked for on line 1
+                # a BOM is only looked for on line 1; deep nesting is parse_line's to report
+                if type(obj) is not dict or number == 1 or may_be_too_deep(raw):
                     feed_line(parse_line(raw, number))
                     continue
                 if fast is not None:
@@ -276,6 +281,12 @@ class StreamValidator:
     def feed_object(self, number: int, obj: Any) -> None:
         """Account for one in-memory record (``number`` is its 1-based position or source line)."""
         self.total += 1
+        if isinstance(obj, Mapping) and json_depth(obj) > MAX_JSON_DEPTH:  # the limit serialisation relies on
+            self.sink.add(number, "", "json.too_deep",
+                          f"objects and arrays are nested more than {MAX_JSON_DEPTH} levels deep",
+                          f"flatten the record to at most {MAX_JSON_DEPTH} levels; no model input needs more")
+            self.invalid += 1
+            return
         if self.count_bytes:
             self.nbytes += len(dumps_line(obj))
         fast = self._fast
@@ -796,7 +807,7 @@ def validate_jsonl(
         max_issues_per_rule=max_issues_per_rule,
     )
     with open_binary(source, session=session, endpoint_url=endpoint_url) as fh:
-        v.feed_binary(fh)
+        v.feed_binary(iter_lines(fh))  # bounded line reads: a huge line is reported, not loaded
     size = source_size(source, session=session, endpoint_url=endpoint_url) if v.total else None
     return v.finish(file_bytes=size)
 
