@@ -210,6 +210,7 @@ _BOM_ISSUE_HINT = "save the file as UTF-8 without BOM; Bedrock may reject the fi
 #: the longest physical line read (bytes, without its line end); longer lines are reported and skipped
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 _SKIP_CHUNK = 1 << 20
+_MAX_SKIP = 1 << 30  # a "line" longer than this (and 16x the limit) is not JSONL: reading stops
 
 
 def max_line_bytes(value: int | None = None) -> int:
@@ -251,7 +252,8 @@ class _TooLongLine(bytes):
 def iter_lines(fh: Any, *, max_bytes: int | None = None) -> Iterator[bytes]:
     """Physical lines of a binary file, each read with a bounded ``readline(limit)``: a line longer than
     ``max_bytes`` is skipped in 1 MiB chunks and stands as an empty placeholder that :func:`parse_line` reports
-    as ``line.too_long``. Peak memory is about ``max_bytes`` whatever the file holds.
+    as ``line.too_long``. Peak memory is about ``max_bytes`` whatever the file holds; a line running past
+    ``max(16 * max_bytes, 1 GiB)`` without a line end (``/dev/zero`` as a file object) raises ``DataError``.
 
     Objects without ``readline`` (plain iterables of lines) are passed through as they are.
 
@@ -276,10 +278,16 @@ def iter_lines(fh: Any, *, max_bytes: int | None = None) -> Iterator[bytes]:
         length = len(raw)
         ended = raw.endswith(b"\n")
         del raw
+        give_up = max(16 * limit, _MAX_SKIP)
         while not ended:
             part = readline(_SKIP_CHUNK)
             length += len(part)
             ended = not part or part.endswith(b"\n")
+            if length > give_up:  # /dev/zero handed in as a file object, a binary blob...
+                raise DataError(
+                    f"a line runs past {give_up:,} bytes without a line end; this is not a JSONL file "
+                    "(stopped reading)"
+                )
         yield _TooLongLine(length, limit)
 
 

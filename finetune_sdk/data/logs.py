@@ -636,8 +636,10 @@ class _Source:
             self._session, self._endpoint_url = session, endpoint_url
         else:
             path = Path(uri.removeprefix("file://")).expanduser()
-            if not path.exists():
+            if not path.exists() and not path.is_symlink():
                 raise ConfigurationError(f"{uri!r} is neither an s3:// URI nor an existing file or folder")
+            if not path.is_dir():  # a FIFO, a device or a symlink loop is refused at once (InputFileError)
+                open_regular_file(path, what="log file").close()
             self.path = path
 
     @property
