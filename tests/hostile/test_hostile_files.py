@@ -163,7 +163,7 @@ def test_cli_refuses_non_regular_paths_with_exit_2(hostile: dict[str, tuple[Path
     results = json.loads(proc.stdout)
     assert len(results) == len(CASES) * 6
     for case, chunk in zip(CASES, (results[i:i + 6] for i in range(0, len(results), 6)), strict=True):
-        path, fragment = hostile[case]
+        fragment = hostile[case][1]
         for r in chunk:
             assert r["code"] == 2, (case, r)
             assert "Traceback" not in r["err"] and r["err"].startswith("error: "), (case, r)
@@ -187,7 +187,10 @@ def test_symlink_loop_at_the_output_path_is_reported(tmp_path: Path, capsys: pyt
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.symlink_to(b)
     b.symlink_to(a)
-    for argv in (["data", "dedupe", str(src), "-o", str(a)], ["data", "convert", str(src), "--to", "text", "-o", str(a)]):
+    for argv in (
+        ["data", "dedupe", str(src), "-o", str(a)],
+        ["data", "convert", str(src), "--to", "text", "-o", str(a)],
+    ):
         code = main(argv)
         err = capsys.readouterr().err
         assert "Traceback" not in err, (argv, code, err)
@@ -241,7 +244,7 @@ def test_nesting_limit_is_shared_by_fine_tune_and_the_evaluator() -> None:
                  "extra": _nested(300)}
     ds = Dataset.from_records([deep_wire] * 40) if hasattr(Dataset, "from_records") else None
     assert ds is not None
-    with pytest.raises(DatasetValidationError, match="json.too_deep|nested"):
+    with pytest.raises(DatasetValidationError, match=r"json\.too_deep|nested"):
         Job.fine_tune(model="amazon.nova-micro-v1:0:128k", train=ds, backend=FakeBackend())
 
     record = Conversation.from_pairs("q", "a", metadata={"deep": _nested(300)})
@@ -333,7 +336,7 @@ def test_gzip_bomb_of_invocation_logs_is_capped(tmp_path: Path) -> None:
     ok = {"schemaType": "ModelInvocationLog", "modelId": "amazon.nova-micro-v1:0", "timestamp": "2025-01-01T00:00:00Z",
           "input": {"inputBodyJson": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}}}
     (logs / "ok.json.gz").write_bytes(gzip.compress((json.dumps(ok) + "\n").encode()))
-    records, report = read_invocation_logs(str(logs), max_object_bytes=8 * 1_000_000)
+    _, report = read_invocation_logs(str(logs), max_object_bytes=8 * 1_000_000)
     assert report.skipped.get("object_too_large") == 1
     assert report.objects_read == 1
 
