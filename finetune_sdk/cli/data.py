@@ -64,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     c.add_argument("path", help="input JSONL file (or s3:// URI)")
     c.add_argument("--to", required=True, choices=_FORMATS, help="target wire format")
     c.add_argument("-o", "--output", required=True, help="output JSONL path")
+    c.add_argument("--force", action="store_true", help="replace the output (and template.json) if they exist")
     c.add_argument("--from", dest="from_format", choices=_FORMATS, help="input wire format (default: detect)")
     c.add_argument("--json", action="store_true", help="print the conversion report as JSON")
     c.set_defaults(func=_cmd_convert)
@@ -140,8 +141,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if not args.path.startswith("s3://") and _same_path(args.output, args.path):
         _err("the output path is the input file; write to another path")
         return 2
+    out = Path(args.output)
+    if (out.exists() or out.is_symlink()) and not args.force:
+        _err(f"{args.output} already exists; pass --force to replace it")
+        return 2
     try:
-        report = Dataset.from_jsonl(args.path, format=args.from_format).to_jsonl(args.output, format=args.to)
+        report = Dataset.from_jsonl(args.path, format=args.from_format).to_jsonl(
+            args.output, format=args.to, overwrite=args.force
+        )
     except DatasetValidationError as exc:
         if exc.report is not None:
             print(exc.report.to_json(indent=2) if args.json else exc.report.to_text())

@@ -44,6 +44,7 @@ import errno
 import io
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -51,13 +52,14 @@ from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple
 
 from finetune_sdk.data.report import Issue
-from finetune_sdk.errors import DataError, InputFileError
+from finetune_sdk.errors import DataError, InputFileError, ServiceUnavailableError
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_JSON_DEPTH",
     "JsonLine",
     "Source",
+    "check_name_part",
     "dumps_line",
     "fast_codec",
     "has_big_int",
@@ -72,6 +74,7 @@ __all__ = [
     "parse_line",
     "parse_s3_uri",
     "source_size",
+    "write_atomic",
     "write_jsonl",
 ]
 
@@ -477,7 +480,14 @@ class _StreamingRaw(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._body.read(len(buffer))
+        try:
+            data = self._body.read(len(buffer))
+        except Exception as exc:  # a read timeout mid-object: transient, not a crash
+            from finetune_sdk.backends._aws import is_connection_error
+
+            if is_connection_error(exc):
+                raise ServiceUnavailableError(f"S3 stopped answering mid-object: {exc}", backend="s3") from exc
+            raise
         n = len(data)
         buffer[:n] = data
         return n
@@ -517,6 +527,10 @@ def open_binary(
         try:
             body = client.get_object(Bucket=bucket, Key=key)["Body"]
         except Exception as exc:  # botocore ClientError and friends, without importing botocore here
+            from finetune_sdk.backends._aws import is_connection_error
+
+            if is_connection_error(exc):  # a timeout is transient: the caller may retry
+                raise ServiceUnavailableError(f"cannot read {source}: {exc}", backend="s3") from exc
             raise DataError(f"cannot read {source}: {exc}") from exc
         reader = io.BufferedReader(_StreamingRaw(body), buffer_size=1 << 20)
         try:
@@ -614,14 +628,63 @@ def dumps_line(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"
 
 
-def write_jsonl(path: str | os.PathLike[str], objects: Iterable[Any]) -> int:
-    """Write ``objects`` as JSONL to ``path`` atomically (a temp file renamed on success); returns the bytes
-    written. Parent folders are created. If iterating ``objects`` raises, ``path`` is left untouched.
+def _umask() -> int:
+    """The process umask, read without changing it where Linux exposes it (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic read-and-restore
+    os.umask(mask)
+    return mask
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name_part(name: str, *, what: str = "split name") -> str:
+    """Check that ``name`` can go into a file name or S3 key as one plain segment: letters, digits, ``.``,
+    ``_`` and ``-``, starting with a letter or digit, at most 100 characters (no ``/``, ``..``, newlines).
 
     Raises:
-        DataError: the file cannot be written.
+        ConfigurationError: it cannot; the message names it and the rule.
+
+    Examples:
+        >>> check_name_part("validation")
+        'validation'
+        >>> check_name_part("../etc")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        finetune_sdk.errors.ConfigurationError: split name '../etc' ...
+    """
+    from finetune_sdk.errors import ConfigurationError
+
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ConfigurationError(
+            f"{what} {name!r} cannot be used in a file name: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '/', '..', spaces or newlines), e.g. 'train' or 'test-2024'"
+        )
+    return name
+
+
+def write_atomic(path: str | os.PathLike[str], chunks: Iterable[bytes], *, overwrite: bool = True) -> int:
+    """Write ``chunks`` to ``path`` through a temporary file in the same folder renamed over it, so readers see
+    the old file or the whole new one, never a part. The rename replaces a symlink at ``path`` itself: nothing
+    is written through a planted link. The new file gets the usual ``0o666 & ~umask`` mode. Returns the bytes
+    written; if ``chunks`` raises, ``path`` is left untouched.
+
+    Raises:
+        DataError: ``path`` exists and ``overwrite`` is false, or the file cannot be written.
     """
     target = Path(path)
+    if not overwrite and (target.exists() or target.is_symlink()):
+        raise DataError(
+            f"{str(target)!r} already exists; pass overwrite=True (CLI: --force) to replace it, or pick "
+            "another path"
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -630,13 +693,31 @@ def write_jsonl(path: str | os.PathLike[str], objects: Iterable[Any]) -> int:
     written = 0
     try:
         with os.fdopen(fd, "wb") as fh:
-            for obj in objects:
-                line = dumps_line(obj)
-                fh.write(line)
-                written += len(line)
+            for chunk in chunks:
+                fh.write(chunk)
+                written += len(chunk)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600 whatever the umask
+        if not overwrite and (target.exists() or target.is_symlink()):  # appeared meanwhile
+            raise DataError(f"{str(target)!r} appeared while it was written; pass overwrite=True to replace it")
         os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise DataError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return written
+
+
+def write_jsonl(path: str | os.PathLike[str], objects: Iterable[Any], *, overwrite: bool = True) -> int:
+    """Write ``objects`` as JSONL to ``path`` atomically (see :func:`write_atomic`: a temp file renamed on
+    success, never through a symlink, the umask honoured); returns the bytes written. Parent folders are
+    created. If iterating ``objects`` raises, ``path`` is left untouched.
+
+    Raises:
+        DataError: the file cannot be written, or it exists and ``overwrite`` is false.
+    """
+    return write_atomic(path, (dumps_line(obj) for obj in objects), overwrite=overwrite)

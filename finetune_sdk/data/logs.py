@@ -73,6 +73,7 @@ from finetune_sdk.errors import (
     ConfigurationError,
     DataError,
     ResourceNotFoundError,
+    ServiceUnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -682,14 +683,20 @@ class _Source:
         if not self.is_s3:
             with open_regular_file(key, what="log file") as fh:  # never a FIFO or device
                 return fh.read(limit + 1)
-        try:
-            body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
-            data: bytes = body.read(limit + 1)
-            with contextlib.suppress(Exception):
-                body.close()
-            return data
-        except Exception as exc:
-            raise _translate_s3_error(exc, f"s3://{self.bucket}/{key}") from exc
+        from finetune_sdk.data.upload import _with_retries
+
+        def attempt() -> bytes:
+            try:
+                body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
+                data: bytes = body.read(limit + 1)
+                with contextlib.suppress(Exception):
+                    body.close()
+                return data
+            except Exception as exc:
+                raise _translate_s3_error(exc, f"s3://{self.bucket}/{key}") from exc
+
+        result: bytes = _with_retries(attempt, what=f"read s3://{self.bucket}/{key}")
+        return result
 
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}" if self.is_s3 else key
@@ -722,6 +729,11 @@ def _translate_s3_error(exc: Exception, where: str) -> Exception:
                                      backend="s3", code=code)
     if isinstance(exc, BackendError):
         return exc
+    from finetune_sdk.backends._aws import is_connection_error
+
+    if is_connection_error(exc):  # read or connect timeouts, dropped connections: transient, retried
+        return ServiceUnavailableError(f"could not read {where}: {exc}; S3 did not answer in time",
+                                       backend="s3", code=code or None)
     return BackendError(f"could not read {where}: {exc}", backend="s3", code=code or None)
 
 
