@@ -216,7 +216,7 @@ def test_s3_timeouts_past_the_retries_are_service_unavailable(
 
     monkeypatch.setattr(upload, "_RETRY_DELAY_S", 0.0)
     seen = _timeouts(s3, times=99)
-    with pytest.raises(ServiceUnavailableError, match="could not reach S3|timed out|Read timeout"):
+    with pytest.raises(ServiceUnavailableError, match=r"could not reach S3|timed out|Read timeout"):
         upload.upload_file(src, f"s3://{BUCKET}/data", session=s3)
     assert seen[0] == upload.UPLOAD_ATTEMPTS
 
