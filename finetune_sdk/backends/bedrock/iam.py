@@ -67,6 +67,28 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_KEY_BAD = re.compile(r"[*?\x00-\x1f\x7f]|\$\{")
+
+
+def _checked(uri: str, what: str) -> tuple[str, str]:
+    """``split_s3_uri`` plus the checks a policy needs: a real bucket name (no wildcard, no policy variable), and a
+    key without ``*``, ``?``, ``${...}``, control characters or ``.``/``..`` segments, so a typo or a hostile
+    value can never widen the grant to other buckets or keys."""
+    bucket, key = split_s3_uri(uri)
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
+        raise ConfigurationError(
+            f"{what} {uri!r}: {bucket!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots and "
+            "hyphens; no wildcards); a policy for it could grant access to other buckets. Name one bucket."
+        )
+    if _KEY_BAD.search(key) or any(seg in (".", "..") for seg in key.split("/")):
+        raise ConfigurationError(
+            f"{what} {uri!r}: the key {key!r} holds a wildcard ('*', '?'), a policy variable ('${{...}}'), a "
+            "control character or a '.'/'..' segment; name the exact object or folder."
+        )
+    return bucket, key
+
+
 def trust_policy(account_id: str, region: str, job_type: JobType = "customization") -> dict[str, Any]:
     """The trust policy letting Bedrock assume a role for ``job_type`` jobs in one account and Region.
 
@@ -107,11 +129,21 @@ def _folder(key: str) -> str:
     return key.rsplit("/", 1)[0] + "/" if "/" in key else ""
 
 
-def _read_statements(uris: Sequence[str], sid: str, partition: str) -> list[dict[str, Any]]:
+def _owned(statement: dict[str, Any], account_id: str | None) -> dict[str, Any]:
+    """Add ``aws:ResourceAccount`` (the bucket must belong to ``account_id``) to an S3 statement."""
+    if account_id is not None:
+        condition = statement.setdefault("Condition", {})
+        condition.setdefault("StringEquals", {})["aws:ResourceAccount"] = account_id
+    return statement
+
+
+def _read_statements(
+    uris: Sequence[str], sid: str, partition: str, account_id: str | None = None
+) -> list[dict[str, Any]]:
     objects: list[str] = []
     prefixes: dict[str, list[str]] = {}
     for uri in uris:
-        bucket, key = split_s3_uri(uri)
+        bucket, key = _checked(uri, sid)
         if not key or key.endswith("/"):
             objects.append(f"arn:{partition}:s3:::{bucket}/{key}*")
         else:
@@ -122,7 +154,10 @@ def _read_statements(uris: Sequence[str], sid: str, partition: str) -> list[dict
         if pattern not in prefixes[bucket]:
             prefixes[bucket].append(pattern)
     statements: list[dict[str, Any]] = [
-        {"Sid": f"Read{sid}", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": sorted(set(objects))}
+        _owned(
+            {"Sid": f"Read{sid}", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": sorted(set(objects))},
+            account_id,
+        )
     ]
     for i, (bucket, patterns) in enumerate(sorted(prefixes.items())):
         statement: dict[str, Any] = {
@@ -133,7 +168,7 @@ def _read_statements(uris: Sequence[str], sid: str, partition: str) -> list[dict
         }
         if patterns != ["*"]:
             statement["Condition"] = {"StringLike": {"s3:prefix": patterns}}
-        statements.append(statement)
+        statements.append(_owned(statement, account_id))
     return statements
 
 
@@ -146,8 +181,14 @@ def data_access_policy(
     invocation_log_uri: str | None = None,
     teacher_inference_profile_arns: Iterable[str] = (),
     region: str = "us-east-1",
+    account_id: str | None = None,
 ) -> dict[str, Any]:
     """A least-privilege permissions policy for a job's service role.
+
+    With ``account_id`` every S3 statement also carries ``"StringEquals": {"aws:ResourceAccount": account_id}``
+    (the buckets must belong to that account), as AWS's import-job and batch-inference role examples do; leave
+    it out when a bucket belongs to another account. Bucket names and keys are checked first: wildcards,
+    policy variables, control characters and ``..`` segments are refused, so no value can widen the grant.
 
     - ``s3:GetObject`` on each input object (or ``prefix*`` for a folder URI) and ``s3:ListBucket`` on its
       bucket
@@ -159,25 +200,31 @@ def data_access_policy(
       Region the profile routes to (cross-Region distillation teachers).
 
     Raises:
-        ConfigurationError: a URI is not ``s3://...``, or nothing to grant.
+        ConfigurationError: a URI is not ``s3://bucket[/key]`` with a plain bucket name and key, ``account_id`` is
+            not 12 digits, or nothing to grant.
     """
+    if account_id is not None and not re.fullmatch(r"\d{12}", account_id):
+        raise ConfigurationError(f"account_id must be the 12-digit AWS account id, got {account_id!r}")
     partition = _partition(region)
     inputs = [*training_uris, *validation_uris]
     statements: list[dict[str, Any]] = []
     if inputs:
-        statements += _read_statements(inputs, "InputData", partition)
+        statements += _read_statements(inputs, "InputData", partition, account_id)
     if invocation_log_uri:
-        statements += _read_statements([invocation_log_uri], "InvocationLogs", partition)
+        statements += _read_statements([invocation_log_uri], "InvocationLogs", partition, account_id)
     if output_uri:
-        bucket, key = split_s3_uri(output_uri)
+        bucket, key = _checked(output_uri, "output_uri")
         prefix = key if not key or key.endswith("/") else key + "/"
         statements.append(
-            {
-                "Sid": "WriteOutput",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": [f"arn:{partition}:s3:::{bucket}/{prefix}*"],
-            }
+            _owned(
+                {
+                    "Sid": "WriteOutput",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": [f"arn:{partition}:s3:::{bucket}/{prefix}*"],
+                },
+                account_id,
+            )
         )
         list_output: dict[str, Any] = {
             "Sid": "ListOutput",
@@ -187,7 +234,7 @@ def data_access_policy(
         }
         if prefix:
             list_output["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
-        statements.append(list_output)
+        statements.append(_owned(list_output, account_id))
     keys = sorted(set(kms_key_arns))
     if keys:
         statements.append(
@@ -241,8 +288,13 @@ def create_service_role(
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     path: str = "/service-role/",
+    restrict_to_account: bool | None = None,
 ) -> str:
     """Create (or update) a Bedrock service role and return its ARN.
+
+    ``restrict_to_account`` adds ``aws:ResourceAccount`` conditions to the S3 statements (buckets must belong
+    to ``account_id``); by default it is on for ``import`` and ``batch`` roles, whose AWS examples use it, and
+    off for the others (whose data may sit in another account's bucket).
 
     The role gets :func:`trust_policy` for ``job_type`` and, when any URI, key or teacher is given, an inline
     policy ``<name>-data-access`` from :func:`data_access_policy`. Running it again updates both policies
@@ -279,6 +331,22 @@ def create_service_role(
             call(session.client("sts", region_name=region), "GetCallerIdentity", "sts")["Account"]
         )
     trust = json.dumps(trust_policy(account_id, region, job_type))
+    # the permissions policy is built (and its URIs checked) before anything is created
+    restrict = job_type in ("import", "batch") if restrict_to_account is None else restrict_to_account
+    training, validation = list(training_uris), list(validation_uris)
+    keys, teachers = list(kms_key_arns), list(teacher_inference_profile_arns)
+    policy: dict[str, Any] | None = None
+    if training or validation or output_uri or keys or invocation_log_uri or teachers:
+        policy = data_access_policy(
+            training_uris=training,
+            validation_uris=validation,
+            output_uri=output_uri,
+            kms_key_arns=keys,
+            invocation_log_uri=invocation_log_uri,
+            teacher_inference_profile_arns=teachers,
+            region=region,
+            account_id=account_id if restrict else None,
+        )
     params: dict[str, Any] = {
         "RoleName": name,
         "AssumeRolePolicyDocument": trust,
@@ -294,18 +362,7 @@ def create_service_role(
             raise
         arn = str(call(iam, "GetRole", "iam", RoleName=name)["Role"]["Arn"])
         call(iam, "UpdateAssumeRolePolicy", "iam", RoleName=name, PolicyDocument=trust)
-    training, validation = list(training_uris), list(validation_uris)
-    keys, teachers = list(kms_key_arns), list(teacher_inference_profile_arns)
-    if training or validation or output_uri or keys or invocation_log_uri or teachers:
-        policy = data_access_policy(
-            training_uris=training,
-            validation_uris=validation,
-            output_uri=output_uri,
-            kms_key_arns=keys,
-            invocation_log_uri=invocation_log_uri,
-            teacher_inference_profile_arns=teachers,
-            region=region,
-        )
+    if policy is not None:
         call(
             iam,
             "PutRolePolicy",
