@@ -287,7 +287,10 @@ MEMORY_SCRIPT = textwrap.dedent(
         report = Dataset.from_jsonl(path, on_error="skip").validate()
         code = 0 if report.ok else 1
         print(json.dumps(report.counts_by_rule()), file=sys.stderr)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM is this program's own peak (ru_maxrss would also count the forking parent's before exec)
+    with open("/proc/self/status") as fh:
+        hwm = [line for line in fh if line.startswith("VmHWM:")]
+    rss = int(hwm[0].split()[1]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"rss": rss, "code": code, "s": time.perf_counter() - started}), file=sys.stderr)
     """
 )
