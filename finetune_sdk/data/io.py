@@ -74,6 +74,7 @@ __all__ = [
     "parse_line",
     "parse_s3_uri",
     "source_size",
+    "too_deep",
     "write_atomic",
     "write_jsonl",
 ]
@@ -154,6 +155,19 @@ def may_be_too_deep(raw: bytes) -> bool:
     return raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH
 
 
+def too_deep(obj: Any) -> bool:
+    """Whether ``obj`` nests dicts and lists deeper than :data:`MAX_JSON_DEPTH`, cheaply: objects whose JSON
+    holds fewer ``[``/``{`` than the limit cannot be (one orjson call); only the rest are walked."""
+    if _fast_dumps is not None:
+        try:
+            raw = _fast_dumps(obj)
+        except TypeError:  # past orjson's own depth limit, or not JSON types: walk it
+            return json_depth(obj) > MAX_JSON_DEPTH
+        if not may_be_too_deep(raw):
+            return False
+    return json_depth(obj) > MAX_JSON_DEPTH
+
+
 def json_depth(obj: Any, *, limit: int = MAX_JSON_DEPTH) -> int:
     """Nesting depth of dicts, lists and tuples in ``obj`` (a scalar is 0), iteratively (no recursion limit);
     counting stops once it passes ``limit`` (the result is then ``limit + 1``).
@@ -162,21 +176,20 @@ def json_depth(obj: Any, *, limit: int = MAX_JSON_DEPTH) -> int:
         >>> json_depth({"a": [1, {"b": []}]}), json_depth("x"), json_depth([[[[]]]], limit=2)
         (4, 0, 3)
     """
+    if not isinstance(obj, (dict, list, tuple)):
+        return 0
     deepest = 0
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, (list, tuple)):
-            children = item
-        else:
-            continue
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return limit + 1
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
+    level: list[Any] = [obj]
+    while level:  # breadth first, one level at a time
+        deepest += 1
+        if deepest > limit:
+            return limit + 1
+        nxt: list[Any] = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, (dict, list, tuple)):
+                    nxt.append(child)
+        level = nxt
     return deepest
 
 

@@ -55,12 +55,12 @@ from finetune_sdk.data.io import (
     has_big_int,
     is_s3_uri,
     iter_lines,
-    json_depth,
     may_be_too_deep,
     open_binary,
     parse_line,
     parse_s3_uri,
     source_size,
+    too_deep,
 )
 from finetune_sdk.data.records import Record, TextRecord
 from finetune_sdk.data.report import (
@@ -281,7 +281,7 @@ class StreamValidator:
     def feed_object(self, number: int, obj: Any) -> None:
         """Account for one in-memory record (``number`` is its 1-based position or source line)."""
         self.total += 1
-        if isinstance(obj, Mapping) and json_depth(obj) > MAX_JSON_DEPTH:  # the limit serialisation relies on
+        if isinstance(obj, Mapping) and too_deep(obj):  # the limit every later serialisation relies on
             self.sink.add(number, "", "json.too_deep",
                           f"objects and arrays are nested more than {MAX_JSON_DEPTH} levels deep",
                           f"flatten the record to at most {MAX_JSON_DEPTH} levels; no model input needs more")
