@@ -237,3 +237,41 @@ def test_emulated_bedrock_dropped_create_answer_is_cleaned_up(aws: Any, monkeypa
         model.deploy(name="dropped")
     monkeypatch.undo()
     assert billed(aws) == []
+
+
+# --- the SageMaker emulation: a real-time endpoint ----------------------------------------------------------
+
+@pytest.fixture
+def sagemaker() -> Iterator[Any]:
+    from finetune_sdk.testing.clock import FakeClock
+    from finetune_sdk.testing.sagemaker import SageMakerEmulation
+
+    with SageMakerEmulation(clock=FakeClock()) as emulation:
+        yield emulation
+
+
+@pytest.mark.parametrize("point", [*WAIT_POINTS, "timeout"])
+def test_emulated_sagemaker_endpoint_never_orphaned(
+    sagemaker: Any, point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finetune_sdk.backends.sagemaker import SageMakerEndpointOptions
+
+    backend = sagemaker.backend()
+    base = Model.foundation("meta-textgeneration-llama-3-8b-instruct", backend=backend)
+    options = SageMakerEndpointOptions(accept_eula=True, payload="messages")
+
+    def deploy(**kw: Any) -> Any:
+        return base.deploy(name="hostile-ep", instance_type="ml.g5.2xlarge", backend_options=options, **kw)
+
+    if point == "timeout":
+        with pytest.raises(JobTimeoutError):
+            deploy(timeout=1)
+    else:
+        inject(monkeypatch, backend, point, KeyboardInterrupt())
+        with pytest.raises(KeyboardInterrupt):
+            deploy()
+        monkeypatch.undo()
+    # poll-1 lands in create_deployment's own existence check (nothing created yet); poll-2 right after
+    # CreateEndpoint, before the handle came back: the hard case
+    assert len(sagemaker.calls("CreateEndpoint")) == (0 if point == "poll-1" else 1)
+    assert [d.id for d in backend.list_deployments()] == []
