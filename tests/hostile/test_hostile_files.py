@@ -353,3 +353,26 @@ def test_decompress_cap_counts_every_gzip_member() -> None:
         _decompress(two, 1000)
     with pytest.raises(EOFError):
         _decompress(gzip.compress(b"c" * 5000)[:-12], 100_000)
+
+
+def test_other_commands_refuse_hostile_paths_with_exit_2(
+    hostile: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    argvs = []
+    for case in CASES:
+        p = str(hostile[case][0])
+        argvs += [
+            ["distill", "--prompts", p, "--teacher", "amazon.nova-pro-v1:0",
+             "--student", "amazon.nova-micro-v1:0:128k", "--backend", "local"],
+            ["jobs", "create", "--type", "fine-tuning", "--model", "amazon.nova-micro-v1:0:128k", "--train", p,
+             "--backend", "local"],
+        ]
+    script = tmp_path / "cli_cases.py"
+    script.write_text(CLI_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), json.dumps(argvs)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    for r in json.loads(proc.stdout):
+        assert r["code"] == 2 and "Traceback" not in r["err"] and r["s"] < 5, r
