@@ -12,7 +12,8 @@ builtin that matches their meaning, so ``except ValueError`` keeps working in co
     ├── DataError(ValueError)                   a dataset cannot be read or used as asked
     │   ├── DatasetValidationError              validation found errors (carries the ValidationReport)
     │   ├── FormatDetectionError                the wire format is unknown or mixed
-    │   └── LossyConversionError                the model's format would lose data (carries the ConversionReport)
+    │   ├── LossyConversionError                the model's format would lose data (carries the ConversionReport)
+    │   └── InputFileError                      a path is missing, not a regular file, or a symlink loop
     ├── CatalogError(LookupError)               the model id is not in the catalog
     ├── BackendNotFoundError(LookupError)       no backend registered under that name
     ├── BackendNotInstalledError(ImportError)   the backend's optional extra is missing
@@ -59,6 +60,7 @@ __all__ = [
     "FinetuneError",
     "FormatDetectionError",
     "HyperparameterError",
+    "InputFileError",
     "JobError",
     "JobFailedError",
     "JobStoppedError",
@@ -142,6 +144,11 @@ class LossyConversionError(DataError):
     def __init__(self, message: str, *, conversion: ConversionReport | None = None) -> None:
         super().__init__(message)
         self.conversion = conversion
+
+
+class InputFileError(DataError):
+    """An input path cannot be read as a file: missing, a directory, a FIFO or device, a symlink loop, no
+    permission. The CLI exits 2 (usage error) for it, as for any missing file."""
 
 
 class CatalogError(FinetuneError, LookupError):

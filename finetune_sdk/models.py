@@ -12,8 +12,10 @@ Examples:
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -34,9 +36,17 @@ from finetune_sdk.backends.base import (
 )
 from finetune_sdk.catalog import resolve as _resolve_model
 from finetune_sdk.data.records import Turn, coerce_messages
-from finetune_sdk.errors import ConfigurationError, CostLimitExceededError, FinetuneError, JobTimeoutError
+from finetune_sdk.errors import (
+    ConfigurationError,
+    CostLimitExceededError,
+    FinetuneError,
+    JobTimeoutError,
+    ServiceUnavailableError,
+)
 
 __all__ = ["Deployment", "Model"]
+
+_LOG = logging.getLogger(__name__)
 
 
 def _inference_config(
@@ -69,6 +79,55 @@ def _chat(
     if not turns:
         raise ConfigurationError("chat() needs a message: a string, a list of messages, or turns=")
     return invoker.chat(invoke_id, system=system, turns=tuple(turns), config=config)
+
+
+def _delete_half_created(
+    deployer: CanDeploy, spec: DeploymentSpec, started: datetime | None, exc: BaseException
+) -> None:
+    """``create_deployment`` did not return: if the service created it anyway (an interrupt or a dropped
+    connection after the request left), delete the deployment of that name that serves this model and was
+    created by this call. Service refusals (``FinetuneError`` other than ``ServiceUnavailableError``) created
+    nothing."""
+    if isinstance(exc, FinetuneError) and not isinstance(exc, ServiceUnavailableError):
+        return
+    try:
+        record = deployer.describe_deployment(spec.name)
+    except Exception:  # nothing of that name (or we cannot tell): nothing to delete
+        return
+    if not _serves(record.model_id, spec.model_id):
+        return  # another model's deployment: not ours
+    created = record.created_at
+    if created is not None and started is not None:
+        try:
+            if (started - created).total_seconds() > _CLOCK_SKEW_S:
+                return  # it existed before this call: the caller owns it
+        except (TypeError, AttributeError):
+            pass
+    try:
+        deployer.delete_deployment(record.id)
+        _LOG.warning("deploy interrupted while creating %s: deleted it so it is not billed", record.id)
+    except Exception as cleanup:  # pragma: no cover - best effort; say what to delete
+        _note(exc, f"deployment {record.id} may still exist and be billed: delete it ({cleanup})")
+
+
+def _serves(served: str, wanted: str) -> bool:
+    """Whether a deployment serving ``served`` (an id or ARN, maybe with a context suffix) serves ``wanted``."""
+    if not served or served == wanted:
+        return True
+    tail, want = served.rsplit("/", 1)[-1], wanted.rsplit("/", 1)[-1]
+    return tail == want or tail.startswith(want + ":") or served.endswith(wanted)
+
+
+def _note(exc: BaseException, message: str) -> None:
+    """Add a note to ``exc`` (Python 3.11+ prints it under the traceback); always logged."""
+    add = getattr(exc, "add_note", None)
+    if callable(add):
+        add(message)
+    _LOG.warning("%s", message)
+
+
+#: how far the service's creation time may lag the local clock before a deployment counts as pre-existing
+_CLOCK_SKEW_S = 300.0
 
 
 class Model:
@@ -164,15 +223,35 @@ class Model:
         max_hourly_cost: float | None = None,
         tags: Mapping[str, str] | None = None,
         backend_options: BackendOptions | None = None,
+        keep_on_failure: bool = False,
     ) -> Deployment:
         """Make the model invocable and return the :class:`Deployment` (a context manager that deletes on exit).
 
         On Bedrock the default is Provisioned Throughput with no commitment (billed per hour until deleted);
         ``kind="on_demand"`` uses a custom model deployment where the model supports it.
 
+        Nothing billed is left behind by a deploy that does not return: when the wait is interrupted
+        (``KeyboardInterrupt``), runs out of ``timeout`` or the deployment fails, what was created is deleted
+        before the exception propagates. With ``keep_on_failure=True`` it is kept instead, and the exception
+        carries the handle as its ``deployment`` attribute (``err.deployment.wait()`` or ``.delete()``). An
+        interrupt that lands while the create request itself is in flight deletes the deployment of that name
+        if the service had already created it for this model.
+
         Raises:
             CostLimitExceededError: the hourly cost is above ``max_hourly_cost``; nothing was created.
             UnsupportedOperationError: the backend cannot deploy.
+            JobTimeoutError: still not active after ``timeout`` seconds (deleted unless ``keep_on_failure``).
+            FinetuneError: the deployment failed (deleted unless ``keep_on_failure``).
+
+        Examples:
+            >>> from finetune_sdk.testing import FakeBackend
+            >>> fake = FakeBackend(deployment_duration_s=600)
+            >>> model = Model.foundation("amazon.nova-micro-v1:0:128k", backend=fake)
+            >>> try:
+            ...     model.deploy(timeout=60)
+            ... except TimeoutError as err:
+            ...     err.deployment.status.value, len(list(Deployment.list(backend=fake)))
+            ('deleted', 0)
         """
         deployer: CanDeploy = require(self.backend, CanDeploy, "deploy models")
         default_kind = deployer.default_deployment_kind
@@ -197,9 +276,16 @@ class Model:
                     estimate=estimate.total,
                     max_cost=max_hourly_cost,
                 )
-        deployment = Deployment(deployer.create_deployment(spec), self.backend, spec=spec)
+        started = self.backend.clock.now()
+        try:
+            record = deployer.create_deployment(spec)
+        except BaseException as exc:
+            if not keep_on_failure:
+                _delete_half_created(deployer, spec, started, exc)
+            raise
+        deployment = Deployment(record, self.backend, spec=spec)
         if wait:
-            deployment.wait(timeout=timeout)
+            deployment._wait_owned(timeout=timeout, keep=keep_on_failure)
         return deployment
 
     def delete(self) -> None:
@@ -324,6 +410,39 @@ class Deployment:
             what=f"deployment {self.name}",
             on_timeout=timed_out,
         )
+
+    def _wait_owned(self, *, timeout: float | None, keep: bool) -> None:
+        """:meth:`wait` for a deployment this process just created: on any failure, delete it (or, with
+        ``keep``, leave it) and let the exception carry this handle as ``deployment``."""
+        try:
+            self.wait(timeout=timeout)
+        except BaseException as exc:
+            exc.deployment = self  # type: ignore[attr-defined]
+            if keep:
+                _note(exc,
+                    f"deployment {self.id} was kept (keep_on_failure=True) and is billed until deleted: "
+                    "err.deployment.wait() or err.deployment.delete()"
+                )
+                raise
+            try:
+                self.delete()
+                self.record = self.record.model_copy(update={"status": DeploymentStatus.DELETED})
+            except BaseException as cleanup:
+                _note(exc, f"deployment {self.id} could not be deleted and may be billed: delete it ({cleanup})")
+                raise exc from None
+            if isinstance(exc, JobTimeoutError):
+                err = JobTimeoutError(
+                    f"deployment {self.name} was still {exc.status} after {exc.waited_s:.0f}s (timeout={timeout}s); "
+                    "it was deleted so that it bills nothing. Pass a longer timeout=, or keep_on_failure=True to "
+                    "keep it and wait again",
+                    job_id=self.id,
+                    status=exc.status,
+                    waited_s=exc.waited_s,
+                )
+                err.deployment = self  # type: ignore[attr-defined]
+                raise err from exc
+            _note(exc, f"deployment {self.id} was deleted so that it bills nothing")
+            raise
 
     def chat(
         self,

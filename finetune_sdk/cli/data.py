@@ -71,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     c.add_argument("path", help="input JSONL file (or s3:// URI)")
     c.add_argument("--to", required=True, choices=_FORMATS, help="target wire format")
     c.add_argument("-o", "--output", required=True, help="output JSONL path")
+    c.add_argument("--force", action="store_true", help="replace the output (and template.json) if they exist")
     c.add_argument("--from", dest="from_format", choices=_FORMATS, help="input wire format (default: detect)")
     c.add_argument("--json", action="store_true", help="print the conversion report as JSON")
     c.set_defaults(func=_cmd_convert)
@@ -94,16 +95,34 @@ def _err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _missing(path: str | None) -> bool:
-    return path is not None and not path.startswith("s3://") and not Path(path).is_file()
+def _bad_input(path: str | None) -> str | None:
+    """Why a local input path cannot be read (missing, a directory, FIFO or device, a symlink loop), or None."""
+    if path is None or path.startswith("s3://"):
+        return None
+    from finetune_sdk.data.io import open_regular_file
+    from finetune_sdk.errors import InputFileError
+
+    try:
+        open_regular_file(path).close()
+    except InputFileError as exc:
+        return str(exc)
+    return None
+
+
+def _same_path(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        return False
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from finetune_sdk.data.dataset import Dataset
 
     for p in (args.path, args.validation):
-        if _missing(p):
-            _err(f"{p}: no such file")
+        problem = _bad_input(p)
+        if problem:
+            _err(problem)
             return 2
     try:
         report = Dataset.from_jsonl(args.path, format=args.format).validate(
@@ -122,14 +141,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from finetune_sdk.data.dataset import Dataset
 
-    if _missing(args.path):
-        _err(f"{args.path}: no such file")
+    problem = _bad_input(args.path)
+    if problem:
+        _err(problem)
         return 2
-    if not args.path.startswith("s3://") and Path(args.output).resolve() == Path(args.path).resolve():
+    if not args.path.startswith("s3://") and _same_path(args.output, args.path):
         _err("the output path is the input file; write to another path")
         return 2
+    out = Path(args.output)
+    if (out.exists() or out.is_symlink()) and not args.force:
+        _err(f"{args.output} already exists; pass --force to replace it")
+        return 2
     try:
-        report = Dataset.from_json(args.path, format=args.from_format).to_jsonl(args.output, format=args.to)
+        report = Dataset.from_json(args.path, format=args.from_format).to_jsonl(
+            args.output, format=args.to, overwrite=args.force
+        )
     except DatasetValidationError as exc:
         if exc.report is not None:
             print(exc.report.to_json(indent=2) if args.json else exc.report.to_text())

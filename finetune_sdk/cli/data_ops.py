@@ -37,6 +37,7 @@ def parse_ratios(text: str) -> dict[str, float]:
         >>> parse_ratios("train=0.9, validation=0.1")
         {'train': 0.9, 'validation': 0.1}
     """
+    from finetune_sdk.data.io import check_name_part
     from finetune_sdk.data.split import split_sizes
 
     ratios: dict[str, float] = {}
@@ -50,6 +51,10 @@ def parse_ratios(text: str) -> dict[str, float]:
             )
         if name in ratios:
             raise argparse.ArgumentTypeError(f"split {name!r} is named twice in --ratios")
+        try:
+            check_name_part(name)  # it becomes part of a file name
+        except ConfigurationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
         try:
             ratios[name] = float(value)
         except ValueError:
@@ -94,7 +99,7 @@ def _load(path: str) -> Any:
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
         return False
 
 
@@ -140,9 +145,13 @@ def _cmd_split(args: argparse.Namespace) -> int:
     outdir = Path(args.output) if args.output else source.parent
     # <stem>.<split>.jsonl can never be the input <stem>.jsonl itself
     targets = {name: outdir / f"{source.stem}.{name}.jsonl" for name in parts}
+    existing = [str(t) for t in targets.values() if t.exists() or t.is_symlink()]
+    if existing and not args.force:
+        print(f"error: {', '.join(existing)} already exist(s); pass --force to replace", file=sys.stderr)
+        return 2
     outdir.mkdir(parents=True, exist_ok=True)
     for name, part in parts.items():
-        part.to_jsonl(targets[name], format=fmt)
+        part.to_jsonl(targets[name], format=fmt, overwrite=args.force)
     leakage = check_leakage({name: part.records for name, part in parts.items()})
     if args.json:
         _print_json(
@@ -178,6 +187,9 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
     if _same_file(out, source):
         print(f"error: -o {out} is the input file; write the result somewhere else", file=sys.stderr)
         return 2
+    if (out.exists() or out.is_symlink()) and not args.force:
+        print(f"error: -o {out} already exists; pass --force to replace it", file=sys.stderr)
+        return 2
     ds = _load(args.path)
     fmt = ds.format
     try:
@@ -188,7 +200,7 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
     report = deduped.last_report
     if out.parent != Path():
         out.parent.mkdir(parents=True, exist_ok=True)
-    deduped.to_jsonl(out, format=fmt)
+    deduped.to_jsonl(out, format=fmt, overwrite=args.force)
     if args.json:
         payload = report.model_dump(mode="json")
         payload["removed_indexes"] = list(report.removed_indexes)
@@ -250,6 +262,7 @@ def register_ops(data_subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "a table or document (e.g. TAT-QA questions)",
     )
     p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default: beside PATH)")
+    p.add_argument("--force", action="store_true", help="replace split files that already exist")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_split)
 
@@ -269,6 +282,7 @@ def register_ops(data_subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="Jaccard similarity for near duplicates (default 0.85)",
     )
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="where to write the kept records")
+    p.add_argument("--force", action="store_true", help="replace OUT if it already exists")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_dedupe)
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from finetune_sdk._version import __version__
-from finetune_sdk.errors import FinetuneError
+from finetune_sdk.errors import FinetuneError, InputFileError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -60,7 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return func(args)
+    except InputFileError as exc:  # a missing or unreadable input path is a usage error (docs/cli.md)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except FinetuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # an output path that cannot be written (no space, a symlink loop...): no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

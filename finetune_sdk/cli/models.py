@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from typing import Any
 
 from finetune_sdk.cli._resources import (
@@ -68,7 +69,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     deploy.add_argument("--max-hourly-cost", type=float, metavar="USD", help="refuse above this hourly cost")
     deploy.add_argument("--tag", action="append", metavar="KEY=VALUE", help="tag (repeatable)")
     deploy.add_argument("--no-wait", action="store_true", help="return once creation has started")
-    deploy.add_argument("--timeout", type=float, metavar="SECONDS", help="give up waiting after this")
+    deploy.add_argument(
+        "--timeout", type=float, metavar="SECONDS",
+        help="give up waiting after this (the deployment is deleted unless --keep-on-failure)",
+    )
+    deploy.add_argument(
+        "--keep-on-failure", action="store_true",
+        help="keep (and keep paying for) a deployment whose wait is interrupted, times out or fails",
+    )
     add_backend_options(deploy)
     deploy.set_defaults(func=_deploy)
 
@@ -151,17 +159,27 @@ def _deploy(args: argparse.Namespace) -> int:
     kind = args.kind.replace("-", "_") if args.kind else None
     handles = _handles()
     model = handles.Model.get(args.model_id, backend=backend_from(args))
-    deployment = model.deploy(
-        name=args.name,
-        kind=kind,
-        model_units=args.model_units,
-        commitment=args.commitment,
-        instance_type=args.instance_type,
-        wait=not args.no_wait,
-        timeout=args.timeout,
-        max_hourly_cost=args.max_hourly_cost,
-        tags=tags or None,
-    )
+    try:
+        deployment = model.deploy(
+            name=args.name,
+            kind=kind,
+            model_units=args.model_units,
+            commitment=args.commitment,
+            instance_type=args.instance_type,
+            wait=not args.no_wait,
+            timeout=args.timeout,
+            max_hourly_cost=args.max_hourly_cost,
+            tags=tags or None,
+            keep_on_failure=args.keep_on_failure,
+        )
+    except BaseException as exc:
+        kept = getattr(exc, "deployment", None)
+        if args.keep_on_failure and kept is not None:
+            print(f"kept deployment {kept.id} (billed until removed): finetune models undeploy {kept.id} "
+                  f"--backend {kept.backend.name}", file=sys.stderr)
+        elif kept is not None:
+            print(f"deleted deployment {kept.id}: nothing is left billing", file=sys.stderr)
+        raise
     record = deployment.record
     if args.json:
         print_json(record)

@@ -20,8 +20,11 @@ What each option does:
   whose turns hold neither text nor media (a system prompt alone teaches nothing).
 - ``redact_pii``: replaces e-mail addresses, phone numbers, payment card numbers (only digit runs that
   pass the Luhn check) and AWS access key ids (``AKIA``/``ASIA``...) with ``[EMAIL]``, ``[PHONE]``,
-  ``[CREDIT_CARD]`` and ``[AWS_ACCESS_KEY_ID]``. ``True`` means every kind in :data:`PII_KINDS`; a
-  collection of names picks some.
+  ``[CREDIT_CARD]`` and ``[AWS_ACCESS_KEY_ID]``; and secrets: AWS secret access keys (labelled, or a
+  40-character key on the same line as a key id), AWS session tokens, PEM private keys, JWTs, GitHub, Slack,
+  Stripe, Google and OpenAI token formats, and the password of a connection URL (``scheme://user:[PASSWORD]@host``;
+  the label, user and host are kept). ``True`` means every kind in :data:`PII_KINDS`; a collection of names
+  picks some.
 
 Examples:
     >>> from finetune_sdk.data.clean import clean_records
@@ -51,11 +54,37 @@ from finetune_sdk.errors import ConfigurationError
 
 __all__ = ["PII_KINDS", "PII_PLACEHOLDERS", "CleanReport", "clean_records", "luhn_valid"]
 
-#: the kinds of personal data :func:`clean_records` can redact, in the order they are applied
-PII_KINDS: tuple[str, ...] = ("aws_access_key_id", "email", "credit_card", "phone")
+#: the kinds of personal data and secrets :func:`clean_records` can redact, in the order they are applied
+#: (secrets first: a password in ``postgres://u:pw@host.com`` must go before the e-mail pattern sees it)
+PII_KINDS: tuple[str, ...] = (
+    "private_key",
+    "connection_password",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "jwt",
+    "github_token",
+    "slack_token",
+    "stripe_key",
+    "google_credential",
+    "openai_key",
+    "aws_access_key_id",
+    "email",
+    "credit_card",
+    "phone",
+)
 
 #: what each kind is replaced with
 PII_PLACEHOLDERS: Mapping[str, str] = {
+    "private_key": "[PRIVATE_KEY]",
+    "connection_password": "[PASSWORD]",
+    "aws_secret_access_key": "[AWS_SECRET_ACCESS_KEY]",
+    "aws_session_token": "[AWS_SESSION_TOKEN]",
+    "jwt": "[JWT]",
+    "github_token": "[GITHUB_TOKEN]",
+    "slack_token": "[SLACK_TOKEN]",
+    "stripe_key": "[STRIPE_KEY]",
+    "google_credential": "[GOOGLE_CREDENTIAL]",
+    "openai_key": "[OPENAI_KEY]",
     "aws_access_key_id": "[AWS_ACCESS_KEY_ID]",
     "email": "[EMAIL]",
     "credit_card": "[CREDIT_CARD]",
@@ -106,6 +135,53 @@ _PHONE_RE = re.compile(
     r")(?![\w]|[.,-]\d)"
 )
 _NON_DIGIT_RE = re.compile(r"\D")
+
+# --- secrets ------------------------------------------------------------------------------------------
+# Patterns with a group named "secret" replace only that group (the label, user name and host stay).
+
+_B = r"(?<![A-Za-z0-9_-])"  # a token starts here
+_E = r"(?![A-Za-z0-9_-])"  # and ends here
+_PEM_RE = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s:,-]*)"
+)
+_CONN_PASSWORD_RE = re.compile(
+    r"(?<![\w.+-])[A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:/@?#'\"<>]{0,128}:(?P<secret>[^\s@/?#'\"<>]{1,256})@"
+    r"(?=[A-Za-z0-9\[])"
+)
+_AWS_SECRET_40 = r"(?=[A-Za-z0-9/+]{0,39}[a-z])(?=[A-Za-z0-9/+]{0,39}[A-Z])(?=[A-Za-z0-9/+]{0,39}[0-9/+])" \
+    r"[A-Za-z0-9/+]{40}"
+_AWS_SECRET_RE = re.compile(
+    # labelled: aws_secret_access_key = ..., "SecretAccessKey": "...", AWS_SECRET_ACCESS_KEY=...
+    r"(?i:(?:aws)?[_ .-]?secret[_ .-]?(?:access)?[_ .-]?key(?:[_ .-]?id)?)[\"']?\s*[:=]\s*[\"']?"
+    r"(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+    # beside a key id (either order, on one line, up to 80 characters apart)
+    r"|(?<=(?:AKIA|ASIA)[A-Z0-9]{16})(?P<gap1>[^\n]{1,80}?)(?<![A-Za-z0-9/+=])"
+    r"(?P<secret2>" + _AWS_SECRET_40 + r")"
+    r"(?![A-Za-z0-9/+=])"
+    r"|(?<![A-Za-z0-9/+=])(?P<secret3>" + _AWS_SECRET_40 + r")(?![A-Za-z0-9/+=])"
+    r"(?=[^\n]{1,80}?(?:AKIA|ASIA)[A-Z0-9]{16})"
+)
+_AWS_SESSION_TOKEN_RE = re.compile(
+    r"(?i:(?:aws)?[_ .-]?session[_ .-]?token|x-amz-security-token|security[_ .-]?token)[\"']?\s*[:=]\s*[\"']?"
+    r"(?P<secret>[A-Za-z0-9/+=%]{40,})"
+    r"|(?<![A-Za-z0-9/+=])(?:IQoJb3JpZ2luX2|FwoGZXIvYXdz|FQoGZXIvYXdz)[A-Za-z0-9/+=]{40,}"
+)
+_JWT_RE = re.compile(_B + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}" + _E)
+_GITHUB_RE = re.compile(_B + r"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})" + _E)
+_SLACK_RE = re.compile(
+    _B + r"(?:xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,})" + _E
+    + r"|https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{20,}"
+)
+_STRIPE_RE = re.compile(
+    _B + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E + "|" + _B + r"whsec_[A-Za-z0-9]{24,}" + _E
+)
+_GOOGLE_RE = re.compile(
+    _B + r"(?:AIza[0-9A-Za-z_-]{35}|GOCSPX-[A-Za-z0-9_-]{28}|ya29\.[0-9A-Za-z_-]{20,})" + _E
+)
+_OPENAI_RE = re.compile(
+    _B + r"(?:sk-(?:proj|svcacct|admin|ant(?:-api\d\d)?)-[A-Za-z0-9_-]{20,}|sk-[A-Za-z0-9]{32,})" + _E
+)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -264,6 +340,10 @@ class _Cleaner:
             if kind == "phone" and text.startswith("+") and not 8 <= len(_NON_DIGIT_RE.sub("", text)) <= 15:
                 return text
             self.pii_counts[kind] += 1
+            for group in ("secret", "secret2", "secret3"):  # keep the label, user and host around a secret
+                if group in match.re.groupindex and match.group(group) is not None:
+                    start, end = match.start(group) - match.start(), match.end(group) - match.start()
+                    return text[:start] + placeholder + text[end:]
             return placeholder
 
         return replace
@@ -282,7 +362,10 @@ class _Cleaner:
             if new != text:
                 self.touched.add("whitespace")
                 text = new
-        for _kind, pattern, replace in self._redactors:
+        for kind, pattern, replace in self._redactors:
+            needles = _NEEDLES.get(kind)
+            if needles is not None and not any(n in text for n in needles):
+                continue  # cheap substring filter: the regex cannot match without one of these
             new = pattern.sub(replace, text)
             if new != text:
                 self.touched.add("pii")
@@ -290,7 +373,32 @@ class _Cleaner:
         return text
 
 
+#: substrings a text must hold for a kind's pattern to be able to match (skips the regex on most texts)
+_NEEDLES: Mapping[str, tuple[str, ...]] = {
+    "private_key": ("PRIVATE KEY",),
+    "connection_password": ("://",),
+    "aws_secret_access_key": ("AKIA", "ASIA", "ecret", "ECRET"),
+    "aws_session_token": ("oken", "OKEN", "IQoJb3JpZ2luX2", "FwoGZXIvYXdz", "FQoGZXIvYXdz"),
+    "jwt": ("eyJ",),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "slack_token": ("xox", "xapp-", "hooks.slack.com"),
+    "stripe_key": ("_live_", "_test_", "whsec_"),
+    "google_credential": ("AIza", "GOCSPX-", "ya29."),
+    "openai_key": ("sk-",),
+    "aws_access_key_id": ("AKIA", "ASIA"),
+}
+
 _PATTERNS: Mapping[str, re.Pattern[str]] = {
+    "private_key": _PEM_RE,
+    "connection_password": _CONN_PASSWORD_RE,
+    "aws_secret_access_key": _AWS_SECRET_RE,
+    "aws_session_token": _AWS_SESSION_TOKEN_RE,
+    "jwt": _JWT_RE,
+    "github_token": _GITHUB_RE,
+    "slack_token": _SLACK_RE,
+    "stripe_key": _STRIPE_RE,
+    "google_credential": _GOOGLE_RE,
+    "openai_key": _OPENAI_RE,
     "aws_access_key_id": _AWS_KEY_RE,
     "email": _EMAIL_RE,
     "credit_card": _CARD_RE,

@@ -44,7 +44,14 @@ from finetune_sdk.data import formats as _formats
 from finetune_sdk.data.contexts import CONTEXT_GROUP
 from finetune_sdk.data.distillation import Purpose
 from finetune_sdk.data.formats import Converter, detect_format
-from finetune_sdk.data.io import is_s3_uri, iter_jsonl, write_jsonl
+from finetune_sdk.data.io import (
+    check_name_part,
+    is_s3_uri,
+    iter_jsonl,
+    open_regular_file,
+    write_atomic,
+    write_jsonl,
+)
 from finetune_sdk.data.records import Conversation, Record, TextRecord
 from finetune_sdk.data.report import ConversionReport, IssueSink, StepReport, ValidationReport
 from finetune_sdk.data.validate import (
@@ -194,11 +201,8 @@ class Dataset:
             return cls.from_s3(
                 text, format=format, session=session, endpoint_url=endpoint_url, on_error=on_error
             )
-        p = Path(text)
-        if not p.exists():
-            raise DataError(f"dataset file {text!r} does not exist")
-        if p.is_dir():
-            raise DataError(f"{text!r} is a directory; pass a .jsonl file")
+        # refused at once (InputFileError): missing, a directory, a FIFO or device, a symlink loop
+        open_regular_file(text).close()
         return cls._lazy(text, format=format, on_error=on_error)
 
     @classmethod
@@ -540,7 +544,7 @@ class Dataset:
         """
         source = os.fspath(path)
         try:
-            with open(source, encoding="utf-8") as fh:
+            with open_regular_file(source, what="TAT-QA file") as fh:  # refuses FIFOs, devices, loops
                 contexts = json.load(fh)
         except OSError as exc:
             raise DataError(f"cannot open TAT-QA file {source!r}: {exc.strerror}") from exc
@@ -918,15 +922,23 @@ class Dataset:
             rows, format=format, source=self.source, history=(*self.history, conv.report())
         )
 
-    def to_jsonl(self, path: str | os.PathLike[str], *, format: str | None = None) -> ConversionReport:
+    def to_jsonl(
+        self, path: str | os.PathLike[str], *, format: str | None = None, overwrite: bool = True
+    ) -> ConversionReport:
         """Write the records as JSONL in ``format`` (default: the Dataset's format), atomically, streaming
         an unread file. For ``jumpstart_instruction`` a ``template.json`` is written beside the file.
+
+        Every file is written to a temporary file and renamed into place (never through a symlink planted at
+        the path or at ``template.json``), with the usual ``0o666 & ~umask`` mode. ``overwrite=False`` refuses
+        to replace an existing file (the ``finetune data`` commands refuse unless ``--force``); the default
+        keeps this method's earlier behaviour of replacing it.
 
         Returns:
             The :class:`ConversionReport` of what the format could not hold.
 
         Raises:
-            DataError: no format was given and none is known, or the file cannot be written.
+            DataError: no format was given and none is known, the file cannot be written, or it exists and
+                ``overwrite`` is false.
             DatasetValidationError: lines of the source cannot be read as records.
         """
         target = format or self.format
@@ -941,13 +953,15 @@ class Dataset:
             conv.records_in = conv.records_out = len(self._raw)
         else:
             rows = (d for d in (conv.render(r) for r in self) if d is not None)
-        write_jsonl(out, rows)
+        sidecar = Path(out).parent / "template.json"
+        if target == "jumpstart_instruction" and not overwrite and (sidecar.exists() or sidecar.is_symlink()):
+            raise DataError(f"{str(sidecar)!r} already exists; pass overwrite=True (CLI: --force) to replace it")
+        write_jsonl(out, rows, overwrite=overwrite)
         if target == "jumpstart_instruction":
             from finetune_sdk.data.formats.jumpstart_instruction import TEMPLATE
 
-            (Path(out).parent / "template.json").write_text(
-                json.dumps(TEMPLATE, indent=2) + "\n", encoding="utf-8"
-            )
+            # atomic rename: a symlink planted at template.json is replaced, never written through
+            write_atomic(sidecar, [(json.dumps(TEMPLATE, indent=2) + "\n").encode("utf-8")])
         return conv.report(path=out)
 
     # -- steps delegated to clean / dedupe / split / stats / upload ----------------------------------------
@@ -1004,9 +1018,15 @@ class Dataset:
 
         Returns:
             :class:`DatasetSplits`, a mapping of name to Dataset with ``.train``/``.validation``/``.test``.
+
+        Raises:
+            ConfigurationError: a split name is not a plain file-name part (``../x``, a newline...), or the
+                ratios/counts are invalid.
         """
         from finetune_sdk.data.split import split_records
 
+        for name in (*(ratios or {}), *(counts or {})):
+            check_name_part(name)  # split names become file names (<stem>.<split>.jsonl): no '../', no newlines
         parts = split_records(
             self.records,
             ratios=ratios,

@@ -48,7 +48,7 @@ Examples:
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import html
 import itertools
 import json
@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from finetune_sdk.data.io import open_regular_file
 from finetune_sdk.data.records import Conversation, Record, Turn
 from finetune_sdk.errors import (
     AccessDeniedError,
@@ -87,9 +88,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: the largest log object read, decompressed (bytes); larger ones are skipped as ``object_too_large``
+MAX_LOG_OBJECT_BYTES = 512 * 1024 * 1024
+
 #: why a log entry was not turned into a record (stable ids; counts are in ``LogReadReport.skipped``)
 SKIP_REASONS: Mapping[str, str] = {
     "unreadable_object": "the object could not be read or decompressed (corrupt gzip, not UTF-8)",
+    "object_too_large": "the object (decompressed) is larger than max_object_bytes; it was not read further",
     "invalid_json": "a line is not valid JSON",
     "not_an_invocation_log": "the JSON is not a ModelInvocationLog entry",
     "missing_input": "the entry has no input body (text data delivery off, or a body that could not be read)",
@@ -631,8 +636,10 @@ class _Source:
             self._session, self._endpoint_url = session, endpoint_url
         else:
             path = Path(uri.removeprefix("file://")).expanduser()
-            if not path.exists():
+            if not path.exists() and not path.is_symlink():
                 raise ConfigurationError(f"{uri!r} is neither an s3:// URI nor an existing file or folder")
+            if not path.is_dir():  # a FIFO, a device or a symlink loop is refused at once (InputFileError)
+                open_regular_file(path, what="log file").close()
             self.path = path
 
     @property
@@ -670,15 +677,25 @@ class _Source:
         except Exception as exc:
             raise _translate_s3_error(exc, f"s3://{self.bucket}/{self.prefix}") from exc
 
-    def read(self, key: str) -> bytes:
+    def read(self, key: str, limit: int = MAX_LOG_OBJECT_BYTES) -> bytes:
+        """The object's bytes, at most ``limit + 1`` of them (more means too large)."""
         if not self.is_s3:
-            return Path(key).read_bytes()
-        try:
-            body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
-            data: bytes = body.read()
-            return data
-        except Exception as exc:
-            raise _translate_s3_error(exc, f"s3://{self.bucket}/{key}") from exc
+            with open_regular_file(key, what="log file") as fh:  # never a FIFO or device
+                return fh.read(limit + 1)
+        from finetune_sdk.data.upload import _with_retries
+
+        def attempt() -> bytes:
+            try:
+                body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
+                data: bytes = body.read(limit + 1)
+                with contextlib.suppress(Exception):
+                    body.close()
+                return data
+            except Exception as exc:
+                raise _translate_s3_error(exc, f"s3://{self.bucket}/{key}") from exc
+
+        result: bytes = _with_retries(attempt, what=f"read s3://{self.bucket}/{key}")
+        return result
 
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}" if self.is_s3 else key
@@ -689,7 +706,7 @@ class _Source:
             return None
         bucket, _, key = uri[len("s3://"):].partition("/")
         try:
-            raw = self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+            raw = self.client().get_object(Bucket=bucket, Key=key)["Body"].read(MAX_LOG_OBJECT_BYTES + 1)
             return json.loads(_decompress(raw).decode("utf-8"))
         except Exception as exc:  # a missing body costs one record, never the read
             logger.debug("could not read the logged body %s: %s", uri, exc)
@@ -711,10 +728,35 @@ def _translate_s3_error(exc: Exception, where: str) -> Exception:
     return translate_error(exc, backend="s3", action="read", resource=where, hint=hint)
 
 
-def _decompress(raw: bytes) -> bytes:
-    if raw[:2] == b"\x1f\x8b":
-        return gzip.decompress(raw)
-    return raw
+class _TooLargeError(Exception):
+    pass
+
+
+def _decompress(raw: bytes, limit: int = MAX_LOG_OBJECT_BYTES) -> bytes:
+    """``raw`` gunzipped when it is gzip (several members are fine), streaming with a cap: more than ``limit``
+    bytes out raises ``_TooLargeError`` after at most ``limit + 1`` bytes were produced (a small "zip bomb"
+    never fills memory). A truncated stream raises ``EOFError`` and a corrupt one ``zlib.error``."""
+    if raw[:2] != b"\x1f\x8b":
+        if len(raw) > limit:
+            raise _TooLargeError
+        return raw
+    out = bytearray()
+    data = raw
+    while data:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while data:
+            out += d.decompress(data, limit + 1 - len(out))
+            if len(out) > limit:
+                raise _TooLargeError
+            data = d.unconsumed_tail
+            if d.eof:
+                break
+        if not d.eof:
+            raise EOFError("the gzip stream ends before its end-of-stream marker")
+        data = d.unused_data
+        if data[:2] != b"\x1f\x8b":  # trailing bytes after the last member: ignored, as gzip does with zeros
+            break
+    return bytes(out)
 
 
 def _iter_json(text: str) -> Iterator[tuple[int, Any]]:
@@ -776,6 +818,7 @@ def read_invocation_logs(
     end: datetime | str | None = None,
     metadata_filter: MetadataFilter | None = None,
     use_responses: bool = False,
+    max_object_bytes: int = MAX_LOG_OBJECT_BYTES,
 ) -> tuple[list[Record], LogReadReport]:
     """Read Bedrock model invocation logs into records, with a report of what was kept and why not.
 
@@ -792,6 +835,8 @@ def read_invocation_logs(
             :class:`~finetune_sdk.backends.base.MetadataFilter` a Bedrock distillation job takes).
         use_responses: keep the logged response as the final assistant turn (prompt-response pairs);
             entries without response text are then skipped as ``missing_response``.
+        max_object_bytes: the largest log object read, decompressed; a larger one (a small gzip can expand
+            to gigabytes) is skipped as ``object_too_large`` after reading at most this much.
 
     Returns:
         The records in log order (objects sorted by key), and a :class:`LogReadReport`.
@@ -813,6 +858,9 @@ def read_invocation_logs(
     if model_id is not None:
         ids = [model_id] if isinstance(model_id, str) else list(model_id)
         wanted = {_normalize_model_id(m) for m in ids}
+    if max_object_bytes < 1:
+        raise ConfigurationError(f"max_object_bytes must be a positive number of bytes, got {max_object_bytes}")
+    limit = max_object_bytes
     source = _Source(s3_uri, session=session, endpoint_url=endpoint_url)
     fetch = source.fetch_uri if source.is_s3 else None
 
@@ -827,8 +875,12 @@ def read_invocation_logs(
             continue
         where = source.location(key)
         try:
-            text = _decompress(source.read(key)).decode("utf-8")
-        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+            text = _decompress(source.read(key, limit), limit).decode("utf-8")
+        except _TooLargeError:
+            logger.warning("skipping %s: larger than max_object_bytes=%d once decompressed", where, limit)
+            tally.skip("object_too_large", where)
+            continue
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, DataError) as exc:
             logger.warning("skipping %s: %s", where, exc)
             tally.skip("unreadable_object", where)
             continue

@@ -58,6 +58,8 @@ RULES: Mapping[str, tuple[Severity, str]] = {
     "json.duplicate_key": ("error", "an object repeats a key"),
     "json.not_object": ("error", "the line is JSON but not an object"),
     "json.array_file": ("error", "the file is one JSON array, not JSON Lines"),
+    "json.too_deep": ("error", "objects and arrays nest deeper than the shared limit (64 levels)"),
+    "line.too_long": ("error", "the line is longer than the line-length limit (read in bounded chunks, skipped)"),
     # formats
     "format.unknown": ("error", "the record matches no known wire format"),
     "format.mismatch": ("error", "the record is in another wire format than the one asked for"),

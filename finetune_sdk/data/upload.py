@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,11 @@ from finetune_sdk.errors import (
     BackendError,
     ConfigurationError,
     FinetuneError,
+    ServiceUnavailableError,
+    ThrottlingError,
 )
 
-__all__ = ["MULTIPART_CHUNKSIZE", "MULTIPART_THRESHOLD", "parse_s3_uri", "upload_file"]
+__all__ = ["MULTIPART_CHUNKSIZE", "MULTIPART_THRESHOLD", "UPLOAD_ATTEMPTS", "parse_s3_uri", "upload_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,21 @@ _MAX_KEY_BYTES = 1024
 #: S3 bucket-name rules, no empty segments, ``..``, wildcards or control characters; raises ``S3UriError``, a
 #: ``ConfigurationError``)
 parse_s3_uri = functools.partial(split_s3_uri, field="s3_uri_prefix", strip=True)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_key_part(text: str, *, where: str) -> None:
+    """No control characters (newlines...) and no ``.``/``..`` segments in an S3 key part."""
+    if _CONTROL.search(text):
+        raise ConfigurationError(
+            f"{where} {text!r} holds a control character (newline, tab, NUL...); remove it."
+        )
+    if any(seg in (".", "..") for seg in text.split("/")):
+        raise ConfigurationError(
+            f"{where} {text!r} has a '.' or '..' segment; S3 keys are not paths, write the prefix out in full."
+        )
 
 
 def _sha256(path: Path) -> tuple[str, int]:
@@ -121,9 +139,14 @@ def upload_file(
     Returns:
         The object's URI, ``s3://bucket/prefix/<sha256[:16]>-<name>``.
 
+    A rerun after an interrupted multipart upload (kill -9, Ctrl-C) first aborts the upload left open for the
+    same key. Timeouts, 5xx and throttling are retried (:data:`UPLOAD_ATTEMPTS` tries in all).
+
     Raises:
-        ConfigurationError: the URI is malformed, ``path`` is not a file, the key would exceed 1024
-            bytes, or there are no AWS credentials. Nothing is sent in these cases.
+        ConfigurationError: the URI is malformed (including ``.``/``..`` segments or control characters in
+            the prefix or file name), ``path`` is not a file, the key would exceed 1024 bytes, or there are
+            no AWS credentials. Nothing is sent in these cases.
+        ServiceUnavailableError / ThrottlingError: still failing after the retries.
         ResourceNotFoundError: the bucket does not exist.
         AccessDeniedError: the credentials may not write (or read) the object.
         BackendError: any other S3 failure (subclasses for throttling, 5xx and invalid requests).
@@ -136,6 +159,7 @@ def upload_file(
     path = Path(path)
     if not path.is_file():
         raise ConfigurationError(f"path {str(path)!r} is not a file; pass the dataset file to upload.")
+    _check_key_part(path.name, where="file name")
     digest, size = _sha256(path)
     name = f"{digest[:16]}-{path.name}"
     key = f"{prefix}/{name}" if prefix else name
@@ -152,26 +176,75 @@ def upload_file(
 
     from finetune_sdk._progress import progress_bar
 
-    try:
-        client = (session or boto3.session.Session()).client("s3", endpoint_url=endpoint_url)
-        if _already_uploaded(client, bucket, key, digest, size):
-            logger.info("%s already holds these bytes; not uploading again", uri)
-            return uri
-        config = TransferConfig(
-            multipart_threshold=MULTIPART_THRESHOLD,
-            multipart_chunksize=MULTIPART_CHUNKSIZE,
-            preferred_transfer_client="classic",
-        )
-        with progress_bar(total=size, desc=f"upload {path.name}", unit="B", unit_scale=True) as bar:
-            client.upload_file(
-                str(path),
-                bucket,
-                key,
-                ExtraArgs={"Metadata": {"sha256": digest}},
-                Config=config,
-                Callback=bar.update,
+    def attempt() -> bool:
+        try:
+            client = (session or boto3.session.Session()).client("s3", endpoint_url=endpoint_url)
+            if _already_uploaded(client, bucket, key, digest, size):
+                logger.info("%s already holds these bytes; not uploading again", uri)
+                return False
+            if size >= MULTIPART_THRESHOLD:
+                _abort_stale_uploads(client, bucket, key)
+            config = TransferConfig(
+                multipart_threshold=MULTIPART_THRESHOLD,
+                multipart_chunksize=MULTIPART_CHUNKSIZE,
+                preferred_transfer_client="classic",
             )
-    except (ClientError, BotoCoreError, Boto3Error) as exc:
-        raise _translate(exc, action="upload", bucket=bucket, key=key) from exc
-    logger.info("uploaded %s (%d bytes) to %s", path, size, uri)
+            with progress_bar(total=size, desc=f"upload {path.name}", unit="B", unit_scale=True) as bar:
+                client.upload_file(
+                    str(path),
+                    bucket,
+                    key,
+                    ExtraArgs={"Metadata": {"sha256": digest}},
+                    Config=config,
+                    Callback=bar.update,
+                )
+        except (ClientError, BotoCoreError, Boto3Error) as exc:
+            raise _translate(exc, action="upload", bucket=bucket, key=key) from exc
+        return True
+
+    if _with_retries(attempt, what=f"upload to {uri}"):
+        logger.info("uploaded %s (%d bytes) to %s", path, size, uri)
     return uri
+
+
+#: attempts of an upload that failed with a transient error (timeouts, 5xx, throttling), and the first delay
+UPLOAD_ATTEMPTS = 3
+_RETRY_DELAY_S = 1.0
+
+
+def _with_retries(fn: Any, *, what: str) -> Any:
+    """``fn()``, tried again (1 s, then 2 s later) on ``ServiceUnavailableError`` or ``ThrottlingError``."""
+    import time
+
+    for n in range(1, UPLOAD_ATTEMPTS + 1):
+        try:
+            return fn()
+        except (ServiceUnavailableError, ThrottlingError) as exc:
+            if n == UPLOAD_ATTEMPTS:
+                raise
+            delay = _RETRY_DELAY_S * 2 ** (n - 1)
+            logger.warning("%s: %s; trying again in %.0fs (%d/%d)", what, exc, delay, n, UPLOAD_ATTEMPTS)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _abort_stale_uploads(client: Any, bucket: str, key: str) -> None:
+    """Abort multipart uploads left open for ``key`` by an interrupted run (killed, Ctrl-C): the key is
+    content-addressed, so an open upload of it is a stale copy of this very file, billed for its parts until
+    aborted. Listing needs ``s3:ListBucketMultipartUploads``; without it nothing is aborted (the bucket's
+    lifecycle rule ``AbortIncompleteMultipartUpload`` then cleans up, see docs)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        listing = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    except (ClientError, BotoCoreError) as exc:
+        logger.debug("cannot list multipart uploads of s3://%s/%s (%s); not aborting any", bucket, key, exc)
+        return
+    for upload in listing.get("Uploads", []) or []:
+        if upload.get("Key") != key:
+            continue
+        try:
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+            logger.info("aborted a stale multipart upload of s3://%s/%s (%s)", bucket, key, upload["UploadId"])
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("could not abort the stale multipart upload %s: %s", upload.get("UploadId"), exc)

@@ -58,16 +58,20 @@ from finetune_sdk.data.formats import (
 from finetune_sdk.data.formats._base import FastRules, find_reserved, reserved_groups
 from finetune_sdk.data.io import (
     BOM,
+    MAX_JSON_DEPTH,
     JsonLine,
     Source,
     dumps_line,
     fast_codec,
     has_big_int,
     is_s3_uri,
+    iter_lines,
+    may_be_too_deep,
     open_binary,
     parse_line,
     parse_s3_uri,
     source_size,
+    too_deep,
 )
 from finetune_sdk.data.records import Record, TextRecord
 from finetune_sdk.data.report import (
@@ -284,7 +288,8 @@ class StreamValidator:
                     obj = loads(raw)
                 except Exception:
                     obj = None
-                if type(obj) is not dict or number == 1:  # a BOM is only looked for on line 1
+                # a BOM is only looked for on line 1; deep nesting is parse_line's to report
+                if type(obj) is not dict or number == 1 or may_be_too_deep(raw):
                     feed_line(parse_line(raw, number))
                     continue
                 # The raw-line path, for lines too short to break a token limit: the record's structure fixes
@@ -364,6 +369,12 @@ class StreamValidator:
     def feed_object(self, number: int, obj: Any) -> None:
         """Account for one in-memory record (``number`` is its 1-based position or source line)."""
         self.total += 1
+        if isinstance(obj, Mapping) and too_deep(obj):  # the limit every later serialisation relies on
+            self.sink.add(number, "", "json.too_deep",
+                          f"objects and arrays are nested more than {MAX_JSON_DEPTH} levels deep",
+                          f"flatten the record to at most {MAX_JSON_DEPTH} levels; no model input needs more")
+            self.invalid += 1
+            return
         if self.count_bytes:
             self.nbytes += len(dumps_line(obj))
         fast = self._fast
@@ -1024,20 +1035,21 @@ def validate_jsonl(
         purpose=purpose,
     )
     with open_binary(source, session=session, endpoint_url=endpoint_url) as fh:
-        first = fh.readline()
-        second = fh.readline() if first.lstrip(BOM).lstrip().startswith(b"[") else b""
+        lines = iter_lines(fh)  # bounded line reads: a huge line is reported, not loaded
+        first = next(lines, b"")
+        second = next(lines, b"") if first.lstrip(BOM).lstrip().startswith(b"[") else b""
         if second:
             first_lines: tuple[bytes, ...] = (first, second)
         else:
             first_lines = (first,) if first else ()
         if looks_like_json_array(first, second):
             # One clear issue instead of an error per line (and record counts that count lines).
-            lines = len(first_lines) + sum(1 for _ in fh)
+            count = len(first_lines) + sum(1 for _ in lines)
             v.sink.add(1, "", "json.array_file", (i := array_file_issue(v.source)).message, i.hint)
-            v.total = v.invalid = lines
+            v.total = v.invalid = count
             v.array_file = True
         else:
-            v.feed_binary(itertools.chain(first_lines, fh))
+            v.feed_binary(itertools.chain(first_lines, lines))
     size = source_size(source, session=session, endpoint_url=endpoint_url) if v.total else None
     return v.finish(file_bytes=size)
 

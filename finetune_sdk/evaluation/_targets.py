@@ -20,7 +20,7 @@ from finetune_sdk.backends.base import ChatResponse, InferenceConfig
 from finetune_sdk.catalog import Prices
 from finetune_sdk.catalog import resolve as resolve_catalog
 from finetune_sdk.data.records import Record, Turn
-from finetune_sdk.errors import ConfigurationError
+from finetune_sdk.errors import ConfigurationError, DataError
 
 __all__ = ["ModelLike", "SupportsChat", "Target", "record_fingerprint", "resolve_target", "resolve_targets"]
 
@@ -72,7 +72,18 @@ def _canonical(obj: Any) -> str:
 
 
 def record_fingerprint(record: Record) -> str:
-    """sha256 of a record's canonical JSON (text, turns, system and metadata)."""
+    """sha256 of a record's canonical JSON (text, turns, system and metadata).
+
+    Raises:
+        DataError: the record's metadata nests deeper than ``MAX_JSON_DEPTH`` (the limit validation uses).
+    """
+    from finetune_sdk.data.io import MAX_JSON_DEPTH, json_depth
+
+    if json_depth(record.metadata) > MAX_JSON_DEPTH:
+        raise DataError(
+            f"a record's metadata nests objects and arrays more than {MAX_JSON_DEPTH} levels deep (the SDK's "
+            "limit for every record it validates or serialises); flatten the metadata"
+        )
     return hashlib.sha256(_canonical(record.model_dump(mode="json")).encode("utf-8")).hexdigest()
 
 

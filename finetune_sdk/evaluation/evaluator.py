@@ -26,6 +26,7 @@ from finetune_sdk._version import __version__
 from finetune_sdk.backends.base import InferenceConfig
 from finetune_sdk.data.records import Record, TextRecord
 from finetune_sdk.errors import ConfigurationError
+from finetune_sdk.evaluation._checkpoint import model_identity
 from finetune_sdk.evaluation._targets import ModelLike, Target, record_fingerprint, resolve_targets
 from finetune_sdk.evaluation.judge import JudgeMetric
 from finetune_sdk.evaluation.metrics import (
@@ -216,7 +217,9 @@ class Evaluator:
         for i, record in enumerate(records):
             for t in targets:
                 system, turns = chosen[t.key].render(record)
-                fp = _sha(f"{record_fps[i]}|{chosen[t.key].fingerprint}|{config_json}")
+                # keyed by the model's identity (backend, kind, id/ARN/path), not its display name
+                ident = model_identity(backend=t.backend, kind=t.kind, model_id=t.id)
+                fp = _sha(f"{record_fps[i]}|{chosen[t.key].fingerprint}|{config_json}|{ident}")
                 tasks.append(Task(key=t.key, index=i, fingerprint=fp, system=system, turns=turns))
 
         runner = Runner(

@@ -50,6 +50,7 @@ from finetune_sdk.errors import (
     ServiceUnavailableError,
     ThrottlingError,
 )
+from finetune_sdk.evaluation._checkpoint import CheckpointLock
 
 __all__ = [
     "RETRYABLE_ERRORS",
@@ -233,8 +234,13 @@ class Checkpoint:
     for a final error, ``"ok": false`` with ``"e"`` (message) and ``"et"`` (error class). Only answers are
     reused on resume: examples that ended in an error are tried again.
 
+    A run holds an exclusive lock on ``<path>.lock`` from :meth:`load` (or the first write) until :meth:`close`,
+    so a second process on the same checkpoint fails at once, naming the holder, instead of paying for every
+    request again. The kernel drops the lock when the holder dies, so a killed run never blocks its rerun.
+
     Raises:
         DataError: the file exists but is not a checkpoint (its first complete line is not one).
+        ConfigurationError: another process (or another ``Checkpoint`` object) is using the file.
     """
 
     def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
@@ -242,9 +248,22 @@ class Checkpoint:
         self.fsync = fsync
         self._lock = threading.Lock()
         self._fh: Any = None
+        self._plock = CheckpointLock(self.path)
 
     def load(self) -> dict[_CK, tuple[ChatResponse, int]]:
-        """Answers already in the file, keyed by ``(key, index, fingerprint)``. Drops a torn last line."""
+        """Answers already in the file, keyed by ``(key, index, fingerprint)``. Drops a torn last line.
+
+        Takes the checkpoint's lock (kept until :meth:`close`).
+        """
+        with self._lock:
+            self._plock.acquire()
+        try:
+            return self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self) -> dict[_CK, tuple[ChatResponse, int]]:
         done: dict[_CK, tuple[ChatResponse, int]] = {}
         if not self.path.exists():
             return done
@@ -279,6 +298,7 @@ class Checkpoint:
         line = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
             if self._fh is None:
+                self._plock.acquire()
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = self.path.open("a", encoding="utf-8", newline="\n")
             self._fh.write(line)
@@ -314,11 +334,12 @@ class Checkpoint:
         )
 
     def close(self) -> None:
-        """Close the file handle (appends reopen it)."""
+        """Close the file handle and release the lock (appends reopen and relock it)."""
         with self._lock:
             if self._fh is not None:
                 self._fh.close()
                 self._fh = None
+            self._plock.release()
 
 
 class _Cancelled(Exception):

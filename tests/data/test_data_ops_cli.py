@@ -121,7 +121,8 @@ def test_split_writes_files_in_the_input_format(
     assert all(set(r) == {"system", "messages"} for part in rows.values() for r in part)
     # deterministic: the same command writes the same files
     first = {name: (outdir / f"all.{name}.jsonl").read_bytes() for name in rows}
-    assert run(argv) == 0
+    assert run(argv) == 2  # the files exist: refused without --force
+    assert run([*argv, "--force"]) == 0
     assert {name: (outdir / f"all.{name}.jsonl").read_bytes() for name in rows} == first
     # a different seed gives a different split
     assert run([*argv[:-2], "--seed", "6", "-o", str(tmp_path / "other")]) == 0
@@ -136,7 +137,7 @@ def test_split_defaults_to_beside_the_input_and_warns_about_leakage(
     assert (data_file.parent / "all.train.jsonl").exists() and (data_file.parent / "all.test.jsonl").exists()
     assert "| train | 22 |" in captured.out
     # the file has exact duplicates; with this seed at least one pair straddles the split
-    json_out = run(["split", str(data_file), "--ratios", "train=0.5,test=0.5", "--seed", "1", "--json"])
+    json_out = run(["split", str(data_file), "--ratios", "train=0.5,test=0.5", "--seed", "1", "--json", "--force"])
     assert json_out == 0
     leakage = json.loads(capsys.readouterr().out)["leakage"]
     if not leakage["ok"]:

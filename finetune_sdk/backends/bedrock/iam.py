@@ -50,6 +50,21 @@ def _partition(region: str) -> str:
     return "aws"
 
 
+_POLICY_VARIABLE = "${"
+
+
+def _checked(uri: str, what: str) -> tuple[str, str]:
+    """:func:`split_s3_uri` (a real bucket name, no wildcard, control character or ``.``/``..`` segment) plus the
+    one rule only a policy needs: no policy variable (``${...}``), so a typo or a hostile value can never widen
+    the grant to other buckets or keys."""
+    if _POLICY_VARIABLE in uri:
+        raise ConfigurationError(
+            f"{what} {uri!r} holds a policy variable ('${{...}}'); a policy for it could grant access to other "
+            "buckets or keys. Name the exact bucket and folder."
+        )
+    return split_s3_uri(uri, field=what)
+
+
 def trust_policy(account_id: str, region: str, job_type: JobType = "customization") -> dict[str, Any]:
     """The trust policy letting Bedrock assume a role for ``job_type`` jobs in one account and Region.
 
@@ -90,11 +105,21 @@ def _folder(key: str) -> str:
     return key.rsplit("/", 1)[0] + "/" if "/" in key else ""
 
 
-def _read_statements(uris: Sequence[str], sid: str, partition: str) -> list[dict[str, Any]]:
+def _owned(statement: dict[str, Any], account_id: str | None) -> dict[str, Any]:
+    """Add ``aws:ResourceAccount`` (the bucket must belong to ``account_id``) to an S3 statement."""
+    if account_id is not None:
+        condition = statement.setdefault("Condition", {})
+        condition.setdefault("StringEquals", {})["aws:ResourceAccount"] = account_id
+    return statement
+
+
+def _read_statements(
+    uris: Sequence[str], sid: str, partition: str, account_id: str | None = None
+) -> list[dict[str, Any]]:
     objects: list[str] = []
     prefixes: dict[str, list[str]] = {}
     for uri in uris:
-        bucket, key = split_s3_uri(uri)
+        bucket, key = _checked(uri, sid)
         if not key or key.endswith("/"):
             objects.append(f"arn:{partition}:s3:::{bucket}/{key}*")
         else:
@@ -105,7 +130,10 @@ def _read_statements(uris: Sequence[str], sid: str, partition: str) -> list[dict
         if pattern not in prefixes[bucket]:
             prefixes[bucket].append(pattern)
     statements: list[dict[str, Any]] = [
-        {"Sid": f"Read{sid}", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": sorted(set(objects))}
+        _owned(
+            {"Sid": f"Read{sid}", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": sorted(set(objects))},
+            account_id,
+        )
     ]
     for i, (bucket, patterns) in enumerate(sorted(prefixes.items())):
         statement: dict[str, Any] = {
@@ -116,7 +144,7 @@ def _read_statements(uris: Sequence[str], sid: str, partition: str) -> list[dict
         }
         if patterns != ["*"]:
             statement["Condition"] = {"StringLike": {"s3:prefix": patterns}}
-        statements.append(statement)
+        statements.append(_owned(statement, account_id))
     return statements
 
 
@@ -129,8 +157,14 @@ def data_access_policy(
     invocation_log_uri: str | None = None,
     teacher_inference_profile_arns: Iterable[str] = (),
     region: str = "us-east-1",
+    account_id: str | None = None,
 ) -> dict[str, Any]:
     """A least-privilege permissions policy for a job's service role.
+
+    With ``account_id`` every S3 statement also carries ``"StringEquals": {"aws:ResourceAccount": account_id}``
+    (the buckets must belong to that account), as AWS's import-job and batch-inference role examples do; leave
+    it out when a bucket belongs to another account. Bucket names and keys are checked first: wildcards,
+    policy variables, control characters and ``..`` segments are refused, so no value can widen the grant.
 
     - ``s3:GetObject`` on each input object (or ``prefix*`` for a folder URI) and ``s3:ListBucket`` on its
       bucket
@@ -142,25 +176,31 @@ def data_access_policy(
       Region the profile routes to (cross-Region distillation teachers).
 
     Raises:
-        ConfigurationError: a URI is not ``s3://...``, or nothing to grant.
+        ConfigurationError: a URI is not ``s3://bucket[/key]`` with a plain bucket name and key, ``account_id`` is
+            not 12 digits, or nothing to grant.
     """
+    if account_id is not None and not re.fullmatch(r"\d{12}", account_id):
+        raise ConfigurationError(f"account_id must be the 12-digit AWS account id, got {account_id!r}")
     partition = _partition(region)
     inputs = [*training_uris, *validation_uris]
     statements: list[dict[str, Any]] = []
     if inputs:
-        statements += _read_statements(inputs, "InputData", partition)
+        statements += _read_statements(inputs, "InputData", partition, account_id)
     if invocation_log_uri:
-        statements += _read_statements([invocation_log_uri], "InvocationLogs", partition)
+        statements += _read_statements([invocation_log_uri], "InvocationLogs", partition, account_id)
     if output_uri:
-        bucket, key = split_s3_uri(output_uri)
+        bucket, key = _checked(output_uri, "output_uri")
         prefix = key if not key or key.endswith("/") else key + "/"
         statements.append(
-            {
-                "Sid": "WriteOutput",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": [f"arn:{partition}:s3:::{bucket}/{prefix}*"],
-            }
+            _owned(
+                {
+                    "Sid": "WriteOutput",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": [f"arn:{partition}:s3:::{bucket}/{prefix}*"],
+                },
+                account_id,
+            )
         )
         list_output: dict[str, Any] = {
             "Sid": "ListOutput",
@@ -170,7 +210,7 @@ def data_access_policy(
         }
         if prefix:
             list_output["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
-        statements.append(list_output)
+        statements.append(_owned(list_output, account_id))
     keys = sorted(set(kms_key_arns))
     if keys:
         statements.append(
@@ -224,8 +264,13 @@ def create_service_role(
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     path: str = "/service-role/",
+    restrict_to_account: bool | None = None,
 ) -> str:
     """Create (or update) a Bedrock service role and return its ARN.
+
+    ``restrict_to_account`` adds ``aws:ResourceAccount`` conditions to the S3 statements (buckets must belong
+    to ``account_id``); by default it is on for ``import`` and ``batch`` roles, whose AWS examples use it, and
+    off for the others (whose data may sit in another account's bucket).
 
     The role gets :func:`trust_policy` for ``job_type`` and, when any URI, key or teacher is given, an inline
     policy ``<name>-data-access`` from :func:`data_access_policy`. Running it again updates both policies
@@ -262,6 +307,22 @@ def create_service_role(
             call(session.client("sts", region_name=region), "GetCallerIdentity", "sts")["Account"]
         )
     trust = json.dumps(trust_policy(account_id, region, job_type))
+    # the permissions policy is built (and its URIs checked) before anything is created
+    restrict = job_type in ("import", "batch") if restrict_to_account is None else restrict_to_account
+    training, validation = list(training_uris), list(validation_uris)
+    keys, teachers = list(kms_key_arns), list(teacher_inference_profile_arns)
+    policy: dict[str, Any] | None = None
+    if training or validation or output_uri or keys or invocation_log_uri or teachers:
+        policy = data_access_policy(
+            training_uris=training,
+            validation_uris=validation,
+            output_uri=output_uri,
+            kms_key_arns=keys,
+            invocation_log_uri=invocation_log_uri,
+            teacher_inference_profile_arns=teachers,
+            region=region,
+            account_id=account_id if restrict else None,
+        )
     params: dict[str, Any] = {
         "RoleName": name,
         "AssumeRolePolicyDocument": trust,
@@ -277,18 +338,7 @@ def create_service_role(
             raise
         arn = str(call(iam, "GetRole", "iam", RoleName=name)["Role"]["Arn"])
         call(iam, "UpdateAssumeRolePolicy", "iam", RoleName=name, PolicyDocument=trust)
-    training, validation = list(training_uris), list(validation_uris)
-    keys, teachers = list(kms_key_arns), list(teacher_inference_profile_arns)
-    if training or validation or output_uri or keys or invocation_log_uri or teachers:
-        policy = data_access_policy(
-            training_uris=training,
-            validation_uris=validation,
-            output_uri=output_uri,
-            kms_key_arns=keys,
-            invocation_log_uri=invocation_log_uri,
-            teacher_inference_profile_arns=teachers,
-            region=region,
-        )
+    if policy is not None:
         call(
             iam,
             "PutRolePolicy",
