@@ -13,7 +13,7 @@ from finetune_sdk.data.prepare import prepare_for_model
 from finetune_sdk.data.records import Conversation, MediaPart, TextPart, Turn
 from finetune_sdk.errors import DatasetValidationError, LossyConversionError
 from finetune_sdk.testing import FakeBackend
-from finetune_sdk.testing.aws import AwsEmulation
+from finetune_sdk.testing.emulation import BedrockEmulation as AwsEmulation
 
 NOVA = "amazon.nova-lite-v1:0:300k"
 LLAMA32 = "meta.llama3-2-1b-instruct-v1:0:128k"

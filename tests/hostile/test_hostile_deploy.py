@@ -198,7 +198,7 @@ def test_cli_models_deploy_timeout_exits_1_and_deletes(
 
 @pytest.fixture
 def aws() -> Iterator[Any]:
-    from finetune_sdk.testing.aws import AwsEmulation
+    from finetune_sdk.testing.emulation import BedrockEmulation as AwsEmulation
 
     with AwsEmulation(deployment_duration_s=120.0) as emulation:
         yield emulation
