@@ -228,6 +228,10 @@ class _VirtualClock(_SleepClock):
         self._slept += seconds
 
 
+#: time left below this is no time left (``12.5 + 1e-15 == 12.5`` on a float clock)
+_EPSILON_S = 1e-6
+
+
 def poll(
     check: Callable[[], T | None],
     *,
@@ -265,7 +269,8 @@ def poll(
         return delay
 
     def stop(state: RetryCallState) -> bool:
-        return timeout is not None and clock.monotonic() - started >= timeout
+        # a remainder below a microsecond counts as spent: a float clock may not move for a sleep that small
+        return timeout is not None and clock.monotonic() - started >= timeout - _EPSILON_S
 
     retrying = Retrying(
         retry=retry_if_result(lambda value: value is None),

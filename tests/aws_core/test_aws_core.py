@@ -207,3 +207,21 @@ def test_a_profile_makes_the_session(tmp_path: Any, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     clients = AwsClients(profile="team")
     assert clients.session.profile_name == "team" and clients.region == "ap-southeast-2"
+
+
+def test_poll_ends_when_a_float_clock_cannot_move_by_the_remainder() -> None:
+    # 12.5 + 8.9e-16 == 12.5: a loop that sleeps "the rest" of the timeout would never end on such a clock
+    from finetune_sdk._aws.retry import poll
+    from finetune_sdk.testing import FakeClock
+
+    clock = FakeClock()
+    clock.advance(7.5)
+    calls = []
+
+    def check() -> None:
+        calls.append(clock.monotonic())
+        return None
+
+    with pytest.raises(TimeoutError):
+        poll(check, clock=clock, interval=0.1, timeout=5.0, what="never ready")
+    assert len(calls) < 100
