@@ -684,9 +684,10 @@ class Dataset:
                 invalid_records=sink.error_count,
             )
             if self._on_error == "raise":
+                shown = [i.format_line(self.source) for i in sorted(report.issues, key=lambda i: i.line or 0)[:3]]
                 raise DatasetValidationError(
                     f"{sink.error_count} line(s) of {self.source or 'the records'} cannot be read as records "
-                    f"(first: {report.issues[0].format_line(self.source)}). Fix them, or load with "
+                    f"(first: {'; '.join(shown)}). Fix them, or load with "
                     "on_error='skip' to leave them out; validate() lists every problem.",
                     report=report,
                 )
