@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from finetune_sdk.cli._cloud import add_cloud_options
+from finetune_sdk.cli._resources import backend_from
+
 __all__ = ["register", "run"]
 
 EXAMPLES = """examples:
@@ -42,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="model id, ARN or deployment to evaluate (repeat to compare; the first is the baseline)",
     )
     p.add_argument("--backend", default=None, help="backend name (default: $FINETUNE_SDK_BACKEND or local)")
+    add_cloud_options(p, default_backend="local")
     p.add_argument(
         "--data", required=True, type=Path, metavar="PATH", help="test set (JSONL, any supported format)"
     )
@@ -81,7 +85,6 @@ def _model(model_id: str, backend: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation described by ``args``; returns the exit code."""
-    from finetune_sdk import backends
     from finetune_sdk.backends.base import InferenceConfig
     from finetune_sdk.evaluation import Evaluator
     from finetune_sdk.evaluation.metrics import BUILTIN_METRICS
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --data {args.data} does not exist", file=sys.stderr)
         return 2
 
-    backend = backends.get(args.backend)
+    backend = backend_from(args)
     models = [_model(mid, backend) for mid in args.model]
     judge = _model(args.judge, backend) if args.judge else None
     dataset_cls = importlib.import_module("finetune_sdk.data.dataset").Dataset
@@ -129,9 +132,11 @@ def run(args: argparse.Namespace) -> int:
         report.to_json(args.output)
     print(report.to_json() if args.json else report.to_markdown())
     if report.errors:
-        print(
-            f"{report.errors} example(s) ended in an error; rerun with the same --checkpoint to retry them",
-            file=sys.stderr,
+        retry = (
+            f"rerun with the same --checkpoint {args.checkpoint} to retry only them"
+            if args.checkpoint is not None
+            else "rerun the command to retry them"
         )
+        print(f"{report.errors} example(s) ended in an error (listed in the report); {retry}", file=sys.stderr)
         return 1
     return 0
