@@ -140,7 +140,7 @@ def _rendering_help() -> bool:
     """Whether ``pydoc`` (``help()``, ``python -m pydoc``) is listing this module's members."""
     import sys
 
-    frame = sys._getframe(2)
+    frame: Any = sys._getframe(2)
     for _ in range(4):
         if frame is None:
             return False
