@@ -63,7 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PATH",
         help="JSONL checkpoint: answers are appended as they arrive and a rerun resumes from it",
     )
-    p.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight (default 8)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests in flight (default: sized from the measured latency and the learned rate)",
+    )
     p.add_argument("--max-rps", type=float, metavar="R", help="ceiling on requests per second per model")
     p.add_argument("--max-tokens", type=int, default=512, metavar="N", help="max output tokens (default 512)")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N records")
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if "judge" in names and not args.judge:
         print("error: the 'judge' metric needs --judge MODEL_ID", file=sys.stderr)
         return 2
-    if args.concurrency < 1 or (args.limit is not None and args.limit < 1):
+    if (args.concurrency is not None and args.concurrency < 1) or (args.limit is not None and args.limit < 1):
         print("error: --concurrency and --limit must be >= 1", file=sys.stderr)
         return 2
     if not args.data.exists():

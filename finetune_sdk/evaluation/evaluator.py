@@ -66,7 +66,9 @@ class Evaluator:
         metrics: metric names (see ``finetune_sdk.evaluation.metrics.BUILTIN_METRICS``), ``Metric``
             objects, ``JudgeMetric`` objects, or callables ``(prediction, record) -> float``.
         template: the prompt template for every model (default: each record's own system prompt and turns).
-        concurrency: requests in flight at most (threads).
+        concurrency: requests in flight at most; ``None`` (the default) sizes it as the run goes from the
+            measured latency and the rate each model's limiter learned (Little's law: in flight = rate x
+            latency), up to ``max_concurrency``.
         max_rps: ceiling on requests per second per model; the adaptive limiter stays below it.
         checkpoint: a JSONL file where every answer is appended as it arrives; rerunning with the same
             file resumes without sending answered requests again.
@@ -89,7 +91,7 @@ class Evaluator:
         metrics: Sequence[MetricLike] = ("exact_match",),
         *,
         template: PromptTemplate | None = None,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         max_rps: float | None = None,
         checkpoint: str | Path | None = None,
         judge: ModelLike | None = None,
@@ -102,17 +104,21 @@ class Evaluator:
         alpha: float = 0.05,
         clock: Clock | None = None,
         prices: Mapping[str, Pricing] | None = None,
+        max_concurrency: int = 256,
     ) -> None:
         metric_list = [JudgeMetric() if m == "judge" else m for m in metrics]
         self.metrics: list[Metric] = as_metrics(metric_list)
-        if concurrency < 1:
+        if concurrency is not None and concurrency < 1:
             raise ConfigurationError(f"concurrency must be >= 1, got {concurrency}")
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if max_rps is not None and max_rps <= 0:
             raise ConfigurationError(f"max_rps must be > 0 requests per second, got {max_rps}")
         if n_resamples < 1 or not 0 < confidence < 1 or not 0 < alpha < 1:
             raise ConfigurationError("need n_resamples >= 1, 0 < confidence < 1 and 0 < alpha < 1")
         self.template = template or PromptTemplate()
         self.concurrency = concurrency
+        self.max_concurrency = max_concurrency
         self.max_rps = max_rps
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.judge = judge
@@ -227,6 +233,7 @@ class Evaluator:
 
         runner = Runner(
             concurrency=self.concurrency,
+            max_concurrency=self.max_concurrency,
             max_rps=self.max_rps,
             retry=self.retry,
             checkpoint=Checkpoint(self.checkpoint) if self.checkpoint is not None else None,
@@ -331,6 +338,7 @@ class Evaluator:
             retries=stats.retries,
             throttles=stats.throttles,
             checkpoint=str(self.checkpoint) if self.checkpoint is not None else None,
+            peak_in_flight=runner.controller.peak,
         )
         return build_report(
             dataset=dataset_info,
@@ -371,8 +379,8 @@ class Evaluator:
         Token-billed models: the rendered prompts' tokens (about 4 characters per token) plus
         ``output_tokens`` per answer (default: the Evaluator's ``max_tokens``, an upper bound) at their
         prices. Hour-billed deployments: the hours the run would hold them, from ``latency_s`` per request
-        and the Evaluator's concurrency. Models without a known price are listed in ``assumptions`` and
-        counted as 0. Judge calls are not included.
+        and the Evaluator's concurrency (8 in flight assumed when it sizes itself). Models without a known
+        price are listed in ``assumptions`` and counted as 0. Judge calls are not included.
 
         Returns:
             A :class:`~finetune_sdk.backends.base.CostEstimate` with one ``breakdown`` entry per model.
@@ -413,11 +421,12 @@ class Evaluator:
             if pricing.date:
                 dates.add(pricing.date)
             if pricing.billing == "hourly":
-                hours = len(records) * latency_s / self.concurrency / 3600.0
+                in_flight = self.concurrency or 8
+                hours = len(records) * latency_s / in_flight / 3600.0
                 breakdown[t.key] = (pricing.per_hour or 0.0) * hours
                 assumptions.append(
                     f"{t.key}: {pricing.describe()} for {hours * 3600:,.0f} s ({len(records)} requests x "
-                    f"{latency_s:g} s / {self.concurrency} in flight)"
+                    f"{latency_s:g} s / {in_flight} in flight)"
                 )
                 continue
             template = self.template

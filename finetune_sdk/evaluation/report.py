@@ -181,6 +181,8 @@ class RunInfo(_Value):
     retries: int = 0
     throttles: int = 0
     checkpoint: str | None = None
+    #: the most requests in flight at once (the Evaluator sizes it from latency and rate by default)
+    peak_in_flight: int | None = None
 
 
 class EvaluationReport(_Value):
