@@ -18,7 +18,7 @@
 - :class:`Runner` runs tasks on a thread pool and returns outcomes in task order, whatever the order they
   finish in. By default it sizes its own concurrency (:class:`ConcurrencyController`): by Little's law, the
   requests in flight needed to sustain a rate ``λ`` at latency ``W`` are ``λ·W``, so it keeps
-  ``headroom·λ·W + 2`` in flight, with ``λ`` the rate each model's limiter learned (or ``max_rps``) and
+  ``headroom·λ·W + 2`` in flight (at least 8), with ``λ`` the rate each model's limiter learned (or ``max_rps``) and
   ``W`` the measured latency; until a model's rate is known it grows additively (slow start), so the
   limiter, not a thread count, is what paces requests.
 
@@ -278,19 +278,16 @@ class AdaptiveRateLimiter:
                 delivered = min(delivered, self.max_rps)
             # settled once a throttle comes while probing above a recovered plateau; before that (a run
             # ramping up, throttled for its bursts) the answers lag the sends and the ceiling is unsure
-            if (
-                self._ceiling is not None
-                and self._rate is not None
-                and self._rate >= self.recover_to * self._ceiling
-            ):
+            if self._plateau_since is not None:  # recovered fully from the last cut before this throttle
                 self._settled = True
             ramping = not self._settled
+            previous = self._ceiling
             if delivered is None:
                 self._ceiling = current
             elif ramping:
-                # answers lag the sends by a round trip while the rate ramps up: the higher of the two,
-                # and a fast probe as soon as it has recovered
-                self._ceiling = max(delivered, current)
+                # answers lag the sends by a round trip while the rate ramps up: the higher of the two, at
+                # most 15% below the last estimate per cut, and a fast probe as soon as it has recovered
+                self._ceiling = max(delivered, current, (previous or 0.0) * self.decrease)
                 self._quiet_until = now
             else:
                 self._ceiling = delivered
@@ -615,9 +612,10 @@ class Runner:
         self._rng_lock = threading.Lock()
         self.limiters: dict[str, AdaptiveRateLimiter] = {}
         self.stats = RunStats()
-        self._gate = ConcurrencyController(
-            concurrency, initial=min(8, max_concurrency), maximum=max_concurrency
-        )
+        # never fewer than 8 in flight (the old fixed default): at low latency λ·W is tiny and a couple of
+        # places cannot absorb the client's own jitter
+        floor = min(8, max_concurrency)
+        self._gate = ConcurrencyController(concurrency, initial=floor, minimum=floor, maximum=max_concurrency)
 
     @property
     def controller(self) -> ConcurrencyController:
