@@ -35,10 +35,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from finetune_sdk.testing.aws import AwsEmulation
+#: the emulation these handlers serve (``AwsEmulation``, ``BedrockEmulation`` after the package split): typed
+#: loosely so this module fits either layout; it uses the emulation's clock, responder, lock, S3 helpers,
+#: idempotency tokens, tags, role check, paging and ARNs
+AwsEmulation = Any
 
 __all__ = ["complete_evaluation_job", "fail_evaluation_job", "handler_for"]
 
@@ -76,9 +78,22 @@ def _state(aws: AwsEmulation) -> _State:
 
 
 def _api_error(code: str, message: str) -> Exception:
-    from finetune_sdk.testing.aws import _ApiError
+    """The emulation's own service-error exception (its dispatch turns it into an HTTP error answer)."""
+    try:  # the emulation package (finetune_sdk.testing.emulation), where the emulation lives after the split
+        from finetune_sdk.testing.emulation._base import _ApiError  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # the single-module emulation
+        from finetune_sdk.testing.aws import _ApiError  # type: ignore[attr-defined, no-redef, unused-ignore]
+    error: Exception = _ApiError(code, message)
+    return error
 
-    return _ApiError(code, message)
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _join_key(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
 
 
 def handler_for(aws: AwsEmulation, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
@@ -289,8 +304,6 @@ def _contains(prediction: str, reference: str | None) -> bool:
 
 
 def _read_dataset(aws: AwsEmulation, uri: str) -> list[dict[str, Any]] | str:
-    from finetune_sdk.testing.aws import _split_s3
-
     bucket, key = _split_s3(uri)
     if not aws._bucket_exists(bucket):
         return f"The S3 bucket {bucket} of the prompt dataset {uri} does not exist."
@@ -364,8 +377,6 @@ def _scores(
 
 
 def _finish(aws: AwsEmulation, job: _EvaluationJob) -> None:
-    from finetune_sdk.testing.aws import _join_key, _split_s3
-
     p = job.params
     automated = p["evaluationConfig"]["automated"]
     out_bucket, out_prefix = _split_s3(p["outputDataConfig"]["s3Uri"])
