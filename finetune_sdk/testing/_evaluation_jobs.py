@@ -174,7 +174,9 @@ def _list(aws: AwsEmulation, p: dict[str, Any]) -> dict[str, Any]:
     if p.get("applicationTypeEquals"):
         jobs = [j for j in jobs if j.params.get("applicationType", "ModelEvaluation") == p["applicationTypeEquals"]]
     page, token = aws._page(jobs, p, "ListEvaluationJobs", created=lambda j: j.created)
-    out: dict[str, Any] = {"jobSummaries": [_summary(j) for j in page]}
+    out: dict[str, Any] = {}
+    if page:  # the service model allows no empty list: with no jobs the member is absent
+        out["jobSummaries"] = [_summary(j) for j in page]
     if token:
         out["nextToken"] = token
     return out

@@ -46,6 +46,7 @@ def adapter(aws: AwsEmulation, **options: Any) -> BedrockEvaluationJobAdapter:
 
 def test_create_wait_and_read_the_results_into_a_report(aws: AwsEmulation) -> None:
     backend = aws.backend()
+    assert BedrockEvaluationJob.list(backend=backend) == []  # no jobs: the service omits the list
     data = records()
     job = adapter(aws).run([MICRO, LITE], data, job_name="Micro vs Lite", backend=backend)
     (create,) = aws.calls("CreateEvaluationJob")
