@@ -20,8 +20,14 @@ behind ``Model.foundation``; ``--client minimal`` uses the small ``_ConverseMode
 Targets: sustained rate >= 90% of the emulated limit; every record answered exactly once; none lost.
 The script exits 1 when a target is missed.
 
+With ``--sweep`` it runs, instead, every pair of limits (10, 50, 100, 200 req/s) and latencies (20, 100,
+500 ms), each with the Evaluator's default (automatic) concurrency and with the old fixed default of 8
+workers as the baseline; the target there is >= 95% of the limit in every cell, every record answered
+exactly once.
+
 Usage::
 
+    python benchmarks/evaluator_throughput.py --sweep          # the whole range, ~2-3 minutes
     python benchmarks/evaluator_throughput.py                  # 600 records, 40 req/s, 50 ms
     python benchmarks/evaluator_throughput.py --quick          # ~15 s smoke run
     python benchmarks/evaluator_throughput.py --records 2000 --rate 100 --latency-ms 80 --json
@@ -196,7 +202,13 @@ class ConverseServer:
                     },
                 )
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # a listen backlog of socketserver's default 5 drops connection attempts when a hundred clients
+            # connect at once, and each dropped SYN costs the client a second: the real endpoint has no such
+            # limit, so neither may the emulation
+            request_queue_size = 1024
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(
@@ -430,7 +442,7 @@ def markdown(results: Sequence[PhaseResult], args: argparse.Namespace, client: s
         f"Emulated Converse: limit {args.rate:g} req/s (burst {args.burst:g}), "
         f"latency {args.latency_ms:g} ms, "
         f"{args.error_rate:.0%} 5xx, {args.drop_rate:.0%} dropped connections; {args.records} records; "
-        f"client: {client}; concurrency {args.concurrency}; Python {platform.python_version()}.",
+        f"client: {client}; concurrency {args.concurrency or 'automatic'}; Python {platform.python_version()}.",
         "",
         "| run | wall s | answered | lost | answered twice | sustained req/s | % of limit | steady req/s | "
         "end-to-end req/s | requests | throttled | 5xx | dropped |",
@@ -459,6 +471,149 @@ def markdown(results: Sequence[PhaseResult], args: argparse.Namespace, client: s
     return "\n".join(lines)
 
 
+SWEEP_RATES = (10.0, 50.0, 100.0, 200.0)
+SWEEP_LATENCIES_MS = (20.0, 100.0, 500.0)
+SWEEP_TARGET = 0.95
+BASELINE_CONCURRENCY = 8  # the Evaluator's fixed default before it sized its own concurrency
+
+
+@dataclass
+class SweepCell:
+    rate: float
+    latency_ms: float
+    auto: PhaseResult
+    baseline: PhaseResult
+    records: int
+    peak_in_flight: int
+
+    @property
+    def auto_share(self) -> float:
+        """Steady rate (10th to 90th percentile answers) over the limit: what the run sustained."""
+        return self.auto.steady_rate() / self.rate
+
+    @property
+    def auto_overall(self) -> float:
+        """First request to last answer, ramp-up and the last round trip included."""
+        return self.auto.rate / self.rate
+
+    @property
+    def baseline_share(self) -> float:
+        return self.baseline.steady_rate() / self.rate
+
+    @property
+    def exact(self) -> bool:
+        return (
+            self.auto.duplicates == 0
+            and self.auto.lost == 0
+            and len(self.auto.counters.answered) == self.records
+            and self.auto.answered_records == self.records
+        )
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """Every (limit, latency) pair of the grid: automatic concurrency against the old fixed 8, one run."""
+    cells: list[SweepCell] = []
+    started = time.perf_counter()
+    for rate in args.sweep_rates:
+        for latency_ms in args.sweep_latencies:
+            latency = latency_ms / 1000
+            records = max(60, int(rate * args.sweep_seconds))
+            # the baseline is bounded by 8 / latency: give it about as long, not as many records
+            base_records = max(40, int(min(rate, BASELINE_CONCURRENCY / latency) * args.sweep_seconds * 0.6))
+            server = ConverseServer(
+                rate=rate,
+                burst=max(1.0, rate / 4),
+                latency_s=latency,
+                error_rate=args.error_rate,
+                drop_rate=args.drop_rate,
+                seed=args.seed,
+                max_seconds=60 + 6 * (records / rate + base_records * latency),
+            ).start()
+            try:
+                model, _ = make_model(args.client, server.url, pool=258)
+                model.chat(turns=(Turn.of("user", "[rid=0] warm-up"),), config=InferenceConfig())
+                time.sleep(0.3)
+                server.new_phase()
+                auto, peak = _sweep_phase(model, make_records(records), server, None)
+                time.sleep(0.5)
+                server.new_phase()
+                baseline, _ = _sweep_phase(model, make_records(base_records), server, BASELINE_CONCURRENCY)
+            finally:
+                server.stop()
+            cell = SweepCell(rate, latency_ms, auto, baseline, records, peak)
+            cells.append(cell)
+            print(
+                f"  {rate:>5g} req/s {latency_ms:>4g} ms: automatic {cell.auto_share:6.1%} sustained, "
+                f"{cell.auto_overall:6.1%} whole run "
+                f"(peak {peak} in flight), fixed {BASELINE_CONCURRENCY}: {cell.baseline_share:6.1%}",
+                file=sys.stderr,
+                flush=True,
+            )
+    total = time.perf_counter() - started
+    lines = [
+        f"Sweep: emulated Converse limit x latency, {args.error_rate:.0%} 5xx and {args.drop_rate:.0%} dropped "
+        f"connections, ~{args.sweep_seconds:g} s of records per cell; {total:.0f} s in all; "
+        f"Python {platform.python_version()}.",
+        "",
+        "| limit req/s | latency ms | records | automatic: sustained % of limit | whole run % | peak in flight | "
+        f"answered exactly once | fixed {BASELINE_CONCURRENCY} (old default): sustained % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        lines.append(
+            f"| {c.rate:g} | {c.latency_ms:g} | {c.records} | {c.auto_share:.1%} | {c.auto_overall:.1%} | "
+            f"{c.peak_in_flight} | {'yes' if c.exact else 'NO'} | {c.baseline_share:.1%} |"
+        )
+    worst = min(cells, key=lambda c: c.auto_share)
+    missed = [c for c in cells if c.auto_share < SWEEP_TARGET or not c.exact]
+    lines += [
+        "",
+        f"Worst cell: {worst.rate:g} req/s at {worst.latency_ms:g} ms, {worst.auto_share:.1%} of the limit. "
+        "Sustained = answers per second between the 10th and 90th percentile answer times, seen by the "
+        "server, over the limit; whole run = records / (last answer - first request), which also counts the "
+        "ramp-up and the last round trip (at most 4 s / (4 s + latency) for a perfect client).",
+        "Targets: "
+        + (
+            f"all met (>= {SWEEP_TARGET:.0%} of the limit everywhere, every record answered exactly once)"
+            if not missed
+            else "MISSED in " + ", ".join(f"{c.rate:g} req/s x {c.latency_ms:g} ms" for c in missed)
+        ),
+    ]
+    print("\n".join(lines))
+    if args.json:
+        print(json.dumps([
+            {"rate": c.rate, "latency_ms": c.latency_ms, "records": c.records, "automatic": c.auto_share,
+             "automatic_whole_run": c.auto_overall, "peak_in_flight": c.peak_in_flight,
+             "answered_exactly_once": c.exact, "fixed_8": c.baseline_share}
+            for c in cells
+        ], indent=2))
+    return 1 if missed else 0
+
+
+def _sweep_phase(
+    model: Any, records: list[Conversation], server: ConverseServer, concurrency: int | None
+) -> tuple[PhaseResult, int]:
+    evaluator = Evaluator(["exact_match"], concurrency=concurrency, progress=False)
+    started = time.perf_counter()
+    report = evaluator.evaluate(model, records)
+    wall = time.perf_counter() - started
+    peak = report.run.peak_in_flight or 0
+    counters = server.new_phase()
+    rows = next(iter(report.examples.values()))
+    answered = sum(1 for r in rows if r.prediction is not None)
+    return (
+        PhaseResult(
+            name=f"Evaluator, concurrency {concurrency or 'automatic'}",
+            wall_s=wall,
+            answered_records=answered,
+            lost=len(records) - len(counters.answered) + sum(1 for r in rows if r.error is not None),
+            duplicates=sum(1 for c in counters.answered.values() if c > 1),
+            counters=counters,
+        ),
+        peak,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--records", type=int, default=600)
@@ -467,7 +622,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--error-rate", type=float, default=0.02, help="share of 5xx answers")
     parser.add_argument("--drop-rate", type=float, default=0.01, help="share of dropped connections")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="Evaluator concurrency (default: automatic, Little's law)"
+    )
     parser.add_argument(
         "--max-rps", type=float, default=None, help="Evaluator ceiling (default: none, adaptive)"
     )
@@ -478,7 +635,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="150 records: a smoke run of about 15 s")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="limits 10-200 req/s x latencies 20-500 ms in one run: automatic concurrency against fixed 8",
+    )
+    parser.add_argument("--sweep-seconds", type=float, default=4.0, help="records per sweep cell, in seconds")
+    parser.add_argument("--sweep-rates", type=float, nargs="+", default=list(SWEEP_RATES), metavar="R")
+    parser.add_argument("--sweep-latencies", type=float, nargs="+", default=list(SWEEP_LATENCIES_MS), metavar="MS")
     args = parser.parse_args(argv)
+    if args.sweep:
+        return run_sweep(args)
     if args.quick:
         args.records = min(args.records, 150)
     args.burst = args.burst if args.burst is not None else max(1.0, args.rate / 4)
@@ -498,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_seconds=budget,
     ).start()
     try:
-        model, client = make_model(args.client, server.url, pool=args.concurrency + 2)
+        model, client = make_model(args.client, server.url, pool=(args.concurrency or 256) + 2)
         for _ in range(20):  # warm up the client (credentials, endpoint, connection pool)
             try:
                 model.chat(turns=(Turn.of("user", "[rid=0] warm-up"),), config=InferenceConfig())

@@ -3,7 +3,27 @@
 ``Dataset`` → ``Job`` → ``Model`` / ``Deployment`` → ``Evaluator`` (and ``Distiller``), the same calls on
 Amazon Bedrock, Amazon SageMaker, this machine (``local``) and any registered backend.
 
+The public API (each name has its own page: ``help(finetune_sdk.Dataset)``):
+
+    Dataset            records in one canonical form: from_jsonl/records/pandas/hf, validate, clean,
+                       dedupe, split, stats, to_jsonl, upload
+    ValidationReport   what Dataset.validate() found (Issue: one finding)
+    Job                one training run: fine_tune, continue_pretraining, distill, import_model, attach,
+                       list, wait, stop, metrics, estimate_cost, .model
+    Model              something to invoke: chat, invoke, deploy, delete
+    Deployment         provisioned throughput, on-demand deployment or endpoint; a context manager
+    Evaluator          runs a test set through models and scores them: evaluate, compare, estimate_cost
+    EvaluationReport   scores with intervals, paired comparisons, usage and cost; markdown, HTML, JSON
+    Distiller          teacher → data → student, from prompts or invocation logs
+    backends           get(name, ...), register_backend, the capability matrix
+    catalog            base models: ids, Regions, formats, limits, hyperparameters, prices
+    errors             the exception tree (FinetuneError at its root)
+    InferenceConfig, ChatResponse, CostEstimate, JobKind, JobStatus, InvocationLogSource, MetadataFilter
+                       the values the calls above take and return
+    disable_progress_bars / enable_progress_bars
+
 Public names are bound lazily, so ``import finetune_sdk`` stays fast and imports no boto3, pandas or torch.
+The command line is ``finetune`` (``finetune --help``).
 
 Examples:
     >>> import finetune_sdk as ft
@@ -140,4 +160,23 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
+    if _rendering_help():
+        # help(finetune_sdk) is the map in the docstring above plus the package contents; the classes have
+        # pages of their own, and rendering all of them here (pydantic's inherited members included) ran to
+        # thousands of lines
+        return [name for name in __all__ if _LAZY.get(name, ("", None))[1] is None or name.islower()]
     return __all__
+
+
+def _rendering_help() -> bool:
+    """Whether ``pydoc`` (``help()``, ``python -m pydoc``) is listing this module's members."""
+    import sys
+
+    frame: Any = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_globals.get("__name__") == "pydoc":
+            return True
+        frame = frame.f_back
+    return False

@@ -54,24 +54,35 @@ def _watched() -> bool:
 def progress_bar(
     *, total: float | None = None, desc: str = "", unit: str = "it", enabled: bool | None = None, **options: Any
 ) -> Any:
-    """A ``tqdm.auto`` bar, disabled when progress is off. Import of tqdm happens here, not at import time.
+    """A progress bar (a widget in notebooks with ipywidgets, else text), disabled when progress is off.
 
-    A disabled bar is a plain ``tqdm`` (no notebook widget is looked for, so no warning about ipywidgets), and
-    in a notebook without ipywidgets the bar falls back to text instead of warning.
+    tqdm is imported here, not at import time. A disabled bar is a plain ``tqdm``; in a notebook without
+    ipywidgets the bar is text and no ``TqdmWarning`` is printed (see :func:`_bar_class`).
     """
-    import warnings
-
-    from tqdm import TqdmWarning
     from tqdm.std import tqdm as text_tqdm
 
     show = progress_enabled() if enabled is None else enabled
     if not show:
         return text_tqdm(total=total, desc=desc, unit=unit, disable=True, **options)
-    from tqdm.auto import tqdm
+    return _bar_class()(total=total, desc=desc, unit=unit, dynamic_ncols=True, **options)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TqdmWarning)
-        try:
-            return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, **options)
-        except TqdmWarning:  # notebook front end without ipywidgets
-            return text_tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, **options)
+
+def _bar_class() -> Any:
+    """``tqdm.notebook.tqdm`` in a Jupyter kernel that has ipywidgets, else the text ``tqdm``.
+
+    ``tqdm.auto`` is not imported: in a kernel without ipywidgets its import prints a ``TqdmWarning`` into
+    the notebook (and then falls back to text anyway), which is what this choice avoids.
+    """
+    import importlib.util
+    import sys
+
+    from tqdm.std import tqdm as text_tqdm
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    in_kernel = shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+    if in_kernel and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        return notebook_tqdm
+    return text_tqdm

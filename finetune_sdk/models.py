@@ -465,8 +465,28 @@ class Deployment:
 
     @property
     def pricing_model_id(self) -> str | None:
-        """The catalog id whose token prices apply (none: deployments bill by the hour)."""
-        return None
+        """The catalog id whose token prices apply: an on-demand deployment's base model (billed per token).
+
+        ``None`` for provisioned throughput and endpoints, which bill by the hour (see :attr:`hourly_cost`).
+        """
+        if self.record.kind != "on_demand" or not self.record.model_id:
+            return None
+        if not hasattr(self, "_pricing_model_id"):  # one describe call, cached
+            try:
+                self._pricing_model_id = Model.get(self.record.model_id, backend=self.backend).pricing_model_id
+            except FinetuneError:
+                self._pricing_model_id = None
+        return self._pricing_model_id
+
+    @property
+    def hourly_cost(self) -> float | None:
+        """USD per hour while it exists (model units or instances), when known; ``None`` if billed per token."""
+        if self.record.kind == "on_demand":
+            return None
+        if self.record.hourly_cost is not None:
+            return self.record.hourly_cost
+        estimate = self.estimate_cost(1.0)
+        return estimate.total if estimate is not None else None
 
     def estimate_cost(self, hours: float = 1.0) -> CostEstimate | None:
         """What running this deployment for ``hours`` costs, when the backend knows the price."""

@@ -4,37 +4,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from finetune_sdk.cli._cloud import add_cloud_options, backend_name, session_options
 
 __all__ = ["add_backend_options", "backend_from", "parse_pairs", "parse_value", "print_json", "print_table"]
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    """``--backend``, ``--region`` and ``--json``, shared by every job and model command."""
+    """``--backend``, ``--region``, ``--profile`` and ``--json``, shared by every job and model command.
+
+    The command is checked by :func:`finetune_sdk.cli._cloud.preflight` before it runs.
+    """
     parser.add_argument(
         "--backend",
         default=None,
         help="backend name (default: $FINETUNE_SDK_BACKEND, else bedrock)",
     )
-    parser.add_argument(
-        "--region", default=None, help="AWS Region for cloud backends (default: the session's)"
-    )
+    add_cloud_options(parser, default_backend="bedrock")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def backend_from(args: argparse.Namespace, **options: Any) -> Any:
-    """The backend named by ``--backend`` (default ``$FINETUNE_SDK_BACKEND``, else ``bedrock``).
+    """The backend named by ``--backend`` (default ``$FINETUNE_SDK_BACKEND``, else the command's default).
 
-    Only options that were given are passed, so backends that take no Region (``local``) still work.
+    AWS backends get the session :func:`~finetune_sdk.cli._cloud.preflight` checked (``--profile``,
+    ``--region``); other backends get ``region=`` only when ``--region`` was given, so backends that take
+    no Region (``local``) still work.
     """
     from finetune_sdk import backends
 
-    name = args.backend or os.environ.get("FINETUNE_SDK_BACKEND") or "bedrock"
-    given = {k: v for k, v in {"region": getattr(args, "region", None), **options}.items() if v is not None}
-    return backends.get(name, **given)
+    given = {k: v for k, v in {**session_options(args), **options}.items() if v is not None}
+    return backends.get(backend_name(args), **given)
 
 
 def parse_value(text: str) -> int | float | bool | str:

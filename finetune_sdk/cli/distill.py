@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from finetune_sdk.cli._cloud import add_cloud_options
+from finetune_sdk.cli._resources import backend_from
+
 __all__ = ["parse_filters", "register", "run"]
 
 EXAMPLES = """examples:
@@ -87,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--teacher", required=True, metavar="ID", help="teacher model id (or a local folder)")
     p.add_argument("--student", required=True, metavar="ID", help="student base model id (or local folder)")
     p.add_argument("--backend", default=None, help="backend name (default: $FINETUNE_SDK_BACKEND or local)")
-    p.add_argument("--region", default=None, help="AWS Region for the bedrock/sagemaker backends")
+    add_cloud_options(p, default_backend="local")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompts", metavar="PATH", help="prompts as JSONL (any known format, or s3://)")
     source.add_argument("--logs", metavar="S3_URI", help="Bedrock invocation logs: s3://bucket/prefix")
@@ -147,7 +150,6 @@ def _hyperparameter(value: str) -> int | float | bool | str:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or plan) the distillation described by ``args``; returns the exit code."""
-    from finetune_sdk import backends
     from finetune_sdk.backends.base import InferenceConfig, InvocationLogSource
     from finetune_sdk.distillation import Distiller, QualityGate
     from finetune_sdk.evaluation.metrics import BUILTIN_METRICS
@@ -175,8 +177,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {label} {path} does not exist", file=sys.stderr)
             return 2
 
-    options = {"region": args.region} if args.region else {}
-    backend = backends.get(args.backend, **options)
+    backend = backend_from(args)
     gate = QualityGate(
         redact_pii=args.redact_pii,
         min_response_chars=args.min_response_chars,

@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from finetune_sdk.cli._cloud import add_cloud_options
+from finetune_sdk.cli._resources import backend_from
+
 __all__ = ["register", "run"]
 
 EXAMPLES = """examples:
@@ -42,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="model id, ARN or deployment to evaluate (repeat to compare; the first is the baseline)",
     )
     p.add_argument("--backend", default=None, help="backend name (default: $FINETUNE_SDK_BACKEND or local)")
+    add_cloud_options(p, default_backend="local")
     p.add_argument(
         "--data", required=True, type=Path, metavar="PATH", help="test set (JSONL, any supported format)"
     )
@@ -59,7 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PATH",
         help="JSONL checkpoint: answers are appended as they arrive and a rerun resumes from it",
     )
-    p.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight (default 8)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests in flight (default: sized from the measured latency and the learned rate)",
+    )
     p.add_argument("--max-rps", type=float, metavar="R", help="ceiling on requests per second per model")
     p.add_argument("--max-tokens", type=int, default=512, metavar="N", help="max output tokens (default 512)")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N records")
@@ -81,7 +91,6 @@ def _model(model_id: str, backend: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation described by ``args``; returns the exit code."""
-    from finetune_sdk import backends
     from finetune_sdk.backends.base import InferenceConfig
     from finetune_sdk.evaluation import Evaluator
     from finetune_sdk.evaluation.metrics import BUILTIN_METRICS
@@ -98,14 +107,14 @@ def run(args: argparse.Namespace) -> int:
     if "judge" in names and not args.judge:
         print("error: the 'judge' metric needs --judge MODEL_ID", file=sys.stderr)
         return 2
-    if args.concurrency < 1 or (args.limit is not None and args.limit < 1):
+    if (args.concurrency is not None and args.concurrency < 1) or (args.limit is not None and args.limit < 1):
         print("error: --concurrency and --limit must be >= 1", file=sys.stderr)
         return 2
     if not args.data.exists():
         print(f"error: --data {args.data} does not exist", file=sys.stderr)
         return 2
 
-    backend = backends.get(args.backend)
+    backend = backend_from(args)
     models = [_model(mid, backend) for mid in args.model]
     judge = _model(args.judge, backend) if args.judge else None
     dataset_cls = importlib.import_module("finetune_sdk.data.dataset").Dataset
@@ -129,9 +138,11 @@ def run(args: argparse.Namespace) -> int:
         report.to_json(args.output)
     print(report.to_json() if args.json else report.to_markdown())
     if report.errors:
-        print(
-            f"{report.errors} example(s) ended in an error; rerun with the same --checkpoint to retry them",
-            file=sys.stderr,
+        retry = (
+            f"rerun with the same --checkpoint {args.checkpoint} to retry only them"
+            if args.checkpoint is not None
+            else "rerun the command to retry them"
         )
+        print(f"{report.errors} example(s) ended in an error (listed in the report); {retry}", file=sys.stderr)
         return 1
     return 0

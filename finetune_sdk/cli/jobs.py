@@ -12,6 +12,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from finetune_sdk.cli._cloud import CLOUD_BACKENDS, backend_name
 from finetune_sdk.cli._resources import (
     add_backend_options,
     backend_from,
@@ -216,6 +217,18 @@ def _create(args: argparse.Namespace) -> int:
         train, validation = _data(args.train), _data(args.validation)
     except FileNotFoundError as exc:
         return usage_error(str(exc))
+    backend_label = backend_name(args)
+    if backend_label in CLOUD_BACKENDS:
+        if not args.role_arn:
+            return usage_error(
+                f"--type {args.type} on the {backend_label} backend needs --role-arn ARN "
+                "(the IAM service role the job runs under)"
+            )
+        if not args.output_uri and (kind != "import" or backend_label == "sagemaker"):
+            return usage_error(
+                f"--type {args.type} on the {backend_label} backend needs --output-uri s3://BUCKET/PREFIX "
+                "(where the job writes its output)"
+            )
 
     backend = backend_from(args)
     job_cls = _job_cls()

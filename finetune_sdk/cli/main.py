@@ -1,7 +1,9 @@
 """Entry point of the ``finetune`` command.
 
 Each command group lives in its own module listed in ``COMMAND_MODULES`` and registers itself through
-``register(subparsers)``. Exit codes: 0 success, 1 problems found or the operation failed, 2 usage error.
+``register(subparsers)``. Exit codes: 0 success, 1 problems found or the operation failed, 2 usage error
+(including a cloud command without AWS credentials or Region: :mod:`finetune_sdk.cli._cloud` checks those
+before the command runs).
 """
 
 from __future__ import annotations
@@ -58,12 +60,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    from finetune_sdk.cli import _cloud
+
     try:
+        if hasattr(args, "cloud_default_backend"):
+            _cloud.preflight(args)  # before any work: credentials, Region, profile (exit 2 with the fix)
         return func(args)
+    except _cloud.CloudSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except InputFileError as exc:  # a missing or unreadable input path is a usage error (docs/cli.md)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FinetuneError as exc:
+        hint = _cloud.cli_credential_hint(exc, args)
+        if hint is not None:
+            print(f"error: {hint}", file=sys.stderr)
+            return 2
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # an output path that cannot be written (no space, a symlink loop...): no traceback

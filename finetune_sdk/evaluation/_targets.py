@@ -21,6 +21,7 @@ from finetune_sdk.catalog import Prices
 from finetune_sdk.catalog import resolve as resolve_catalog
 from finetune_sdk.data.records import Record, Turn
 from finetune_sdk.errors import ConfigurationError, DataError
+from finetune_sdk.evaluation.pricing import Pricing, is_emulated, pricing_of
 
 __all__ = ["ModelLike", "SupportsChat", "Target", "record_fingerprint", "resolve_target", "resolve_targets"]
 
@@ -65,6 +66,10 @@ class Target:
     pricing_model_id: str | None
     prices: Prices | None
     invoke: Invoker
+    #: how the model is billed (per token or per hour held); ``None`` when unknown
+    pricing: Pricing | None = None
+    #: the model runs on the fake backend or an AWS emulation: its answers and costs are not real
+    emulated: bool = False
 
 
 def _canonical(obj: Any) -> str:
@@ -148,6 +153,15 @@ def resolve_target(model: ModelLike, *, key: str | None = None) -> Target:
                 out = ChatResponse(text=out, model_id=model_id)
             return _with_latency(out, started)
 
+        prices = _prices_for(pricing if isinstance(pricing, str) else None)
+        billing = pricing_of(model)
+        if billing is None and prices is not None and hasattr(model, "pricing_model_id") is False:
+            billing = Pricing.per_token(
+                float(prices.input_per_1k_tokens or 0.0),
+                float(prices.output_per_1k_tokens or 0.0),
+                source=f"catalog {pricing}",
+                date=prices.date,
+            )
         return Target(
             key=key or name,
             id=model_id,
@@ -155,8 +169,10 @@ def resolve_target(model: ModelLike, *, key: str | None = None) -> Target:
             kind="chat",
             backend=backend_name if isinstance(backend_name, str) else None,
             pricing_model_id=pricing if isinstance(pricing, str) else None,
-            prices=_prices_for(pricing if isinstance(pricing, str) else None),
+            prices=prices,
             invoke=invoke_chat,
+            pricing=billing,
+            emulated=is_emulated(model),
         )
     if callable(model):
         fn = model

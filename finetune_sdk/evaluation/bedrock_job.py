@@ -21,12 +21,19 @@ Examples:
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from finetune_sdk import errors
+from finetune_sdk._clock import Clock, SystemClock
+from finetune_sdk._version import __version__
 from finetune_sdk.backends.base import InferenceConfig
 from finetune_sdk.data.records import Record
 from finetune_sdk.errors import RequestValidationError
@@ -34,11 +41,16 @@ from finetune_sdk.evaluation.judge import JudgeMetric
 from finetune_sdk.evaluation.metrics import reference_of
 from finetune_sdk.evaluation.templates import PromptTemplate
 
+if TYPE_CHECKING:
+    from finetune_sdk.evaluation.report import EvaluationReport
+
 __all__ = [
     "ALGORITHMIC_METRICS",
     "JUDGE_METRICS",
     "MAX_PROMPTS",
+    "BedrockEvaluationJob",
     "BedrockEvaluationJobAdapter",
+    "EvaluationJobSummary",
     "build_evaluation_job_request",
     "build_prompt_dataset",
 ]
@@ -415,11 +427,433 @@ class BedrockEvaluationJobAdapter:
             raise _translate(exc) from exc
         return str(response["jobArn"])
 
+    def run(
+        self,
+        models: Sequence[Any],
+        records: Iterable[Record],
+        *,
+        job_name: str,
+        backend: Any = None,
+        bedrock: Any = None,
+        s3: Any = None,
+        clock: Clock | None = None,
+        category: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> BedrockEvaluationJob:
+        """Upload the prompt dataset, submit the job and return its handle (nothing waits).
 
-def _translate(exc: Exception) -> Exception:
+        Pass a ``BedrockBackend`` as ``backend`` (its ``bedrock`` and ``s3`` clients and clock are used), or
+        the two boto3 clients. Resubmitting the same comparison attaches to the same job (the client
+        token is derived from the request).
+
+        Raises:
+            RequestValidationError: see :func:`build_evaluation_job_request` (nothing was uploaded or sent).
+            BackendError: the upload or the submission was refused.
+        """
+        bedrock, s3, clock = _clients(backend, bedrock, s3, clock)
+        records = list(records)
+        lines = self.prompt_dataset(records, category=category)
+        request = self.request(models, job_name=job_name, description=description, tags=tags)
+        bucket, _, key = self.dataset_s3_uri[5:].partition("/")
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode("utf-8"))
+        except Exception as exc:
+            raise _translate(exc, action="PutObject (prompt dataset)") from exc
+        arn = self.submit(bedrock, request)
+        return BedrockEvaluationJob(arn, bedrock=bedrock, s3=s3, clock=clock, records=records,
+                                    template=self.template)
+
+
+def _translate(exc: Exception, *, action: str = "CreateEvaluationJob") -> Exception:
     """The AWS core's one translation (``exc`` itself when it is not an AWS error)."""
     from finetune_sdk._aws.errors import is_aws_error, translate_error
 
     if not is_aws_error(exc):
         return exc
-    return translate_error(exc, backend="bedrock", action="CreateEvaluationJob")
+    return translate_error(exc, backend="bedrock", action=action)
+
+
+def _clients(backend: Any, bedrock: Any, s3: Any, clock: Clock | None) -> tuple[Any, Any, Clock]:
+    if backend is not None:
+        bedrock = bedrock or backend.client("bedrock")
+        s3 = s3 or backend.client("s3")
+        clock = clock or getattr(backend, "clock", None)
+    if bedrock is None or s3 is None:
+        raise errors.ConfigurationError(
+            "pass backend=backends.get('bedrock', ...) or both bedrock= and s3= boto3 clients"
+        )
+    return bedrock, s3, clock or SystemClock()
+
+
+class EvaluationJobSummary(BaseModel):
+    """One evaluation job as ``ListEvaluationJobs`` shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    arn: str
+    name: str
+    status: str
+    created_at: datetime | None = None
+    models: tuple[str, ...] = ()
+    task_types: tuple[str, ...] = ()
+
+
+def _metric_key(name: str) -> str:
+    """``Builtin.Accuracy`` and ``Accuracy`` name the same metric in requests and in result files."""
+    return name[len("Builtin.") :] if name.startswith("Builtin.") else name
+
+
+class BedrockEvaluationJob:
+    """A handle on one Bedrock model evaluation job: status, wait, stop, and the results as a report.
+
+    Args:
+        arn: the job ARN (``arn:aws:bedrock:<region>:<account>:evaluation-job/<id>``).
+        bedrock / s3: boto3 clients (``backend.client("bedrock")``, ``backend.client("s3")``).
+        clock: time source for :meth:`wait` (a fake one in tests).
+        records: the test records the job's prompts came from; :meth:`report` uses them for the dataset
+            fingerprint (without them the prompts in the result files are used).
+        template: the prompt template the prompts were rendered with (recorded in the report).
+
+    Examples:
+        >>> from finetune_sdk.testing.emulation import BedrockEmulation
+        >>> from finetune_sdk.data.records import Conversation
+        >>> with BedrockEmulation(responder=lambda model, system, messages: "4") as aws:
+        ...     backend = aws.backend()
+        ...     adapter = BedrockEvaluationJobAdapter(
+        ...         role_arn=aws.role_arn, dataset_s3_uri=f"s3://{aws.bucket}/eval/prompts.jsonl",
+        ...         output_s3_uri=f"s3://{aws.bucket}/eval/out/")
+        ...     job = adapter.run(["amazon.nova-micro-v1:0"], [Conversation.from_pairs("2+2?", "4")],
+        ...                       job_name="doc-example", backend=backend)
+        ...     report = job.wait(poll_interval=60).report()
+        >>> job.status, report.mean("Builtin.Accuracy")
+        ('Completed', 1.0)
+    """
+
+    def __init__(
+        self,
+        arn: str,
+        *,
+        bedrock: Any,
+        s3: Any,
+        clock: Clock | None = None,
+        records: Sequence[Record] | None = None,
+        template: PromptTemplate | None = None,
+    ) -> None:
+        self.arn = arn
+        self.bedrock = bedrock
+        self.s3 = s3
+        self.clock: Clock = clock or SystemClock()
+        self.records = builtins.list(records) if records is not None else None
+        self.template = template
+        self.raw: dict[str, Any] = {}
+
+    @classmethod
+    def attach(
+        cls, job: str, *, backend: Any = None, bedrock: Any = None, s3: Any = None, clock: Clock | None = None
+    ) -> BedrockEvaluationJob:
+        """A handle on an existing job by ARN (or name); refreshed once.
+
+        Raises:
+            ResourceNotFoundError: no such job.
+        """
+        bedrock, s3, clock = _clients(backend, bedrock, s3, clock)
+        handle = cls(job, bedrock=bedrock, s3=s3, clock=clock)
+        handle.refresh()
+        handle.arn = str(handle.raw.get("jobArn", job))
+        return handle
+
+    @staticmethod
+    def list(
+        *,
+        backend: Any = None,
+        bedrock: Any = None,
+        status: str | None = None,
+        name_contains: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[EvaluationJobSummary]:
+        """Evaluation jobs, newest first (``status``: ``InProgress``, ``Completed``, ``Failed``...).
+
+        Raises:
+            BackendError: the service refused.
+        """
+        client = bedrock if bedrock is not None else backend.client("bedrock") if backend is not None else None
+        if client is None:
+            raise errors.ConfigurationError("pass backend= or bedrock= to list evaluation jobs")
+        params: dict[str, Any] = {"maxResults": min(max(limit, 1), 100), "sortOrder": "Descending"}
+        if status:
+            params["statusEquals"] = status
+        if name_contains:
+            params["nameContains"] = name_contains
+        out: builtins.list[EvaluationJobSummary] = []
+        while len(out) < limit:
+            try:
+                page = client.list_evaluation_jobs(**params)
+            except Exception as exc:
+                raise _translate(exc, action="ListEvaluationJobs") from exc
+            for item in page.get("jobSummaries", []):
+                out.append(
+                    EvaluationJobSummary(
+                        arn=str(item["jobArn"]),
+                        name=str(item["jobName"]),
+                        status=str(item["status"]),
+                        created_at=item.get("creationTime"),
+                        models=tuple(item.get("modelIdentifiers") or ()),
+                        task_types=tuple(item.get("evaluationTaskTypes") or ()),
+                    )
+                )
+            token = page.get("nextToken")
+            if not token:
+                break
+            params["nextToken"] = token
+        return out[:limit]
+
+    # ------------------------------------------------------------------------------------------ state
+    @property
+    def name(self) -> str:
+        """The job name (after the first refresh)."""
+        return str(self.raw.get("jobName", self.arn.rsplit("/", 1)[-1]))
+
+    @property
+    def status(self) -> str:
+        """``InProgress``, ``Completed``, ``Failed``, ``Stopping``, ``Stopped`` or ``Deleting`` (last refresh)."""
+        return str(self.raw.get("status", "InProgress"))
+
+    @property
+    def failure_messages(self) -> builtins.list[str]:
+        """The service's reasons when the job failed."""
+        return [str(m) for m in self.raw.get("failureMessages", [])]
+
+    @property
+    def models(self) -> builtins.list[str]:
+        """The evaluated model identifiers (after the first refresh)."""
+        models = (self.raw.get("inferenceConfig") or {}).get("models") or []
+        return [str(m["bedrockModel"]["modelIdentifier"]) for m in models if "bedrockModel" in m]
+
+    def refresh(self) -> BedrockEvaluationJob:
+        """Fetch the job (``GetEvaluationJob``); returns ``self``.
+
+        Raises:
+            ResourceNotFoundError: no such job.
+        """
+        try:
+            response = self.bedrock.get_evaluation_job(jobIdentifier=self.arn)
+        except Exception as exc:
+            raise _translate(exc, action="GetEvaluationJob") from exc
+        self.raw = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+        return self
+
+    def wait(self, *, timeout: float | None = None, poll_interval: float = 30.0) -> BedrockEvaluationJob:
+        """Poll until the job ends; returns ``self`` when it completed.
+
+        Raises:
+            JobFailedError: the job failed (``failure_reason`` is the service's message).
+            JobStoppedError: the job was stopped.
+            JobTimeoutError: ``timeout`` seconds passed first; the job goes on.
+        """
+        started = self.clock.monotonic()
+        interval = min(poll_interval, 5.0) if poll_interval > 0 else 0.0
+        while True:
+            self.refresh()
+            if self.status == "Completed":
+                return self
+            if self.status == "Failed":
+                reason = "; ".join(self.failure_messages) or None
+                raise errors.JobFailedError(
+                    f"evaluation job {self.name} failed: {reason or 'no reason given'}",
+                    job_id=self.arn,
+                    status=self.status,
+                    failure_reason=reason,
+                    hint="check that the service role can read the prompt dataset and write the output "
+                    "prefix, and that every dataset line has a non-empty \"prompt\"",
+                )
+            if self.status in ("Stopped", "Deleting"):
+                raise errors.JobStoppedError(
+                    f"evaluation job {self.name} is {self.status}; it has no results",
+                    job_id=self.arn,
+                    status=self.status,
+                )
+            waited = self.clock.monotonic() - started
+            if timeout is not None and waited >= timeout:
+                raise errors.JobTimeoutError(
+                    f"evaluation job {self.name} is still {self.status} after {waited:.0f}s; wait() again "
+                    "or stop() it",
+                    job_id=self.arn,
+                    status=self.status,
+                    waited_s=waited,
+                )
+            self.clock.sleep(interval)
+            interval = min(interval * 2 if interval else poll_interval, poll_interval)
+
+    def stop(self) -> BedrockEvaluationJob:
+        """Ask the service to stop the job (a no-op once it ended); returns ``self`` refreshed."""
+        self.refresh()
+        if self.status == "InProgress":
+            try:
+                self.bedrock.stop_evaluation_job(jobIdentifier=self.arn)
+            except Exception as exc:
+                raise _translate(exc, action="StopEvaluationJob") from exc
+        return self.refresh()
+
+    # ------------------------------------------------------------------------------------------ results
+    def result_rows(self) -> dict[str, builtins.list[dict[str, Any]]]:
+        """Every ``*_output.jsonl`` line under the job's output folder, by model identifier.
+
+        Raises:
+            ResourceNotFoundError: the job wrote no result files (not completed, or the output moved).
+        """
+        if not self.raw:
+            self.refresh()
+        out_uri = str(self.raw["outputDataConfig"]["s3Uri"])
+        bucket, _, prefix = out_uri[5:].partition("/")
+        prefix = "/".join(p for p in (prefix.strip("/"), self.name) if p) + "/"
+        keys: builtins.list[str] = []
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        try:
+            while True:
+                page = self.s3.list_objects_v2(**params)
+                keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].endswith("_output.jsonl"))
+                if not page.get("IsTruncated"):
+                    break
+                params["ContinuationToken"] = page["NextContinuationToken"]
+            rows: dict[str, builtins.list[dict[str, Any]]] = {}
+            for key in sorted(keys):
+                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+                for line in body.splitlines():
+                    if not line.strip():
+                        continue
+                    row = json.loads(line)
+                    for response in row.get("modelResponses") or [{}]:
+                        model = str(response.get("modelIdentifier") or key.split("/models/")[-1].split("/")[0])
+                        rows.setdefault(model, []).append(row)
+        except errors.FinetuneError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, action="reading the evaluation results") from exc
+        if not rows:
+            raise errors.ResourceNotFoundError(
+                f"evaluation job {self.name} ({self.status}) has no result files under s3://{bucket}/{prefix}; "
+                "results appear when the job is Completed",
+                backend="bedrock",
+            )
+        return rows
+
+    def report(self, *, seed: int = 0, n_resamples: int = 2000) -> EvaluationReport:
+        """The job's results as an :class:`~finetune_sdk.evaluation.report.EvaluationReport`.
+
+        One model per evaluated model identifier (the first is the baseline of a two-model job), one
+        metric per Bedrock metric name, one example per prompt, with the model's response as the
+        prediction; intervals and paired tests are computed like the Evaluator's.
+
+        Raises:
+            ResourceNotFoundError: the job has no results yet.
+        """
+        from finetune_sdk.evaluation.metrics import MetricInfo
+        from finetune_sdk.evaluation.report import (
+            DatasetInfo,
+            ExampleResult,
+            ModelInfo,
+            RunInfo,
+            StatisticsSettings,
+            build_report,
+        )
+
+        rows_by_model = self.result_rows()
+        ordered = [m for m in self.models if m in rows_by_model] + [
+            m for m in rows_by_model if m not in self.models
+        ]
+        metric_names: builtins.list[str] = []
+        for config in ((self.raw.get("evaluationConfig") or {}).get("automated") or {}).get(
+            "datasetMetricConfigs", []
+        ):
+            metric_names.extend(n for n in config.get("metricNames", []) if n not in metric_names)
+        prompts: builtins.list[str] = []
+        references: builtins.list[str | None] = []
+        index: dict[str, int] = {}
+        for row in rows_by_model[ordered[0]]:
+            prompt = str(row.get("inputRecord", {}).get("prompt", ""))
+            if prompt not in index:
+                index[prompt] = len(prompts)
+                prompts.append(prompt)
+                ref = row.get("inputRecord", {}).get("referenceResponse")
+                references.append(None if ref is None else str(ref))
+        examples: dict[str, builtins.list[ExampleResult]] = {}
+        for model in ordered:
+            by_prompt = {str(r.get("inputRecord", {}).get("prompt", "")): r for r in rows_by_model[model]}
+            results: builtins.list[ExampleResult] = []
+            for i, prompt in enumerate(prompts):
+                result_row = by_prompt.get(prompt)
+                if result_row is None:
+                    results.append(ExampleResult(index=i, prediction=None, error="no result for this prompt",
+                                                 scores=dict.fromkeys(metric_names)))
+                    continue
+                response: dict[str, Any] = next(
+                    (r for r in result_row.get("modelResponses", []) if r.get("modelIdentifier") in (model, None)),
+                    {},
+                )
+                found = {
+                    _metric_key(str(s.get("metricName"))): s.get("result")
+                    for s in (result_row.get("automatedEvaluationResult") or {}).get("scores", [])
+                }
+                scores: dict[str, float | None] = {}
+                for name in metric_names:
+                    value = found.get(_metric_key(name))
+                    scores[name] = float(value) if isinstance(value, (int, float)) else None
+                results.append(
+                    ExampleResult(index=i, prediction=str(response.get("response", "")), scores=scores)
+                )
+            examples[model] = results
+        fingerprints = tuple(hashlib.sha256(p.encode("utf-8")).hexdigest() for p in prompts)
+        if self.records is not None and len(self.records) == len(prompts):
+            from finetune_sdk.evaluation._targets import record_fingerprint
+
+            fingerprints = tuple(record_fingerprint(r) for r in self.records)
+        created = self.raw.get("creationTime")
+        ended = self.raw.get("lastModifiedTime")
+        duration = (ended - created).total_seconds() if isinstance(created, datetime) and isinstance(
+            ended, datetime) else 0.0
+        template = self.template or PromptTemplate(name="bedrock-evaluation-job")
+        return build_report(
+            dataset=DatasetInfo(
+                size=len(prompts),
+                fingerprint=hashlib.sha256("\n".join(fingerprints).encode("utf-8")).hexdigest(),
+                record_fingerprints=fingerprints,
+                prompts=tuple(prompts),
+                references=tuple(references),
+            ),
+            models=[
+                ModelInfo(key=m, id=m, name=m, backend="bedrock-evaluation-job", template=template,
+                          emulated=_is_emulated_client(self.bedrock))
+                for m in ordered
+            ],
+            metrics=[
+                MetricInfo(
+                    name=n,
+                    description=f"Bedrock evaluation job metric {n}",
+                    higher_is_better=n not in ("Builtin.Toxicity", "Builtin.Robustness", "Builtin.Harmfulness",
+                                               "Builtin.Stereotyping"),
+                    params={"job": self.arn},
+                )
+                for n in metric_names
+            ],
+            examples=examples,
+            baseline=ordered[0] if len(ordered) > 1 else None,
+            settings=StatisticsSettings(n_resamples=n_resamples, seed=seed),
+            run=RunInfo(
+                created_at=created.isoformat(timespec="seconds") if isinstance(created, datetime) else "",
+                duration_s=duration,
+                sdk_version=__version__,
+                requests_sent=sum(len(v) for v in examples.values()),
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"BedrockEvaluationJob(arn={self.arn!r}, status={self.status!r})"
+
+
+def _is_emulated_client(client: Any) -> bool:
+    from finetune_sdk.evaluation.pricing import _session_is_emulated
+
+    events = getattr(getattr(client, "meta", None), "events", None)
+    holder = type("_S", (), {"events": events})()
+    return _session_is_emulated(holder)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from finetune_sdk._clock import Clock
 from finetune_sdk._version import __version__
-from finetune_sdk.backends.base import InferenceConfig
+from finetune_sdk.backends.base import ChatResponse, CostEstimate, InferenceConfig
 from finetune_sdk.data.records import Record, TextRecord
 from finetune_sdk.errors import ConfigurationError
 from finetune_sdk.evaluation._checkpoint import model_identity
@@ -38,6 +38,7 @@ from finetune_sdk.evaluation.metrics import (
     reference_of,
     request_cost,
 )
+from finetune_sdk.evaluation.pricing import Pricing
 from finetune_sdk.evaluation.report import (
     DatasetInfo,
     EvaluationReport,
@@ -66,7 +67,9 @@ class Evaluator:
         metrics: metric names (see ``finetune_sdk.evaluation.metrics.BUILTIN_METRICS``), ``Metric``
             objects, ``JudgeMetric`` objects, or callables ``(prediction, record) -> float``.
         template: the prompt template for every model (default: each record's own system prompt and turns).
-        concurrency: requests in flight at most (threads).
+        concurrency: requests in flight at most; ``None`` (the default) sizes it as the run goes from the
+            measured latency and the rate each model's limiter learned (Little's law: in flight = rate x
+            latency), up to ``max_concurrency``.
         max_rps: ceiling on requests per second per model; the adaptive limiter stays below it.
         checkpoint: a JSONL file where every answer is appended as it arrives; rerunning with the same
             file resumes without sending answered requests again.
@@ -76,6 +79,9 @@ class Evaluator:
         retry: retry policy for throttling / unavailable / not-ready errors.
         n_resamples, confidence, seed, alpha: statistics settings of the report.
         clock: time source for pacing and backoff (a fake one in tests).
+        prices: :class:`~finetune_sdk.evaluation.pricing.Pricing` by model name or id, winning over what
+            the SDK knows (catalog token prices, a deployment's hourly cost); for a SageMaker endpoint,
+            ``Pricing.hourly(instances × instance-hour price)``.
 
     Raises:
         ConfigurationError: no metrics, duplicate metric names, or settings out of range.
@@ -86,7 +92,7 @@ class Evaluator:
         metrics: Sequence[MetricLike] = ("exact_match",),
         *,
         template: PromptTemplate | None = None,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         max_rps: float | None = None,
         checkpoint: str | Path | None = None,
         judge: ModelLike | None = None,
@@ -98,17 +104,22 @@ class Evaluator:
         seed: int = 0,
         alpha: float = 0.05,
         clock: Clock | None = None,
+        prices: Mapping[str, Pricing] | None = None,
+        max_concurrency: int = 256,
     ) -> None:
         metric_list = [JudgeMetric() if m == "judge" else m for m in metrics]
         self.metrics: list[Metric] = as_metrics(metric_list)
-        if concurrency < 1:
+        if concurrency is not None and concurrency < 1:
             raise ConfigurationError(f"concurrency must be >= 1, got {concurrency}")
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if max_rps is not None and max_rps <= 0:
             raise ConfigurationError(f"max_rps must be > 0 requests per second, got {max_rps}")
         if n_resamples < 1 or not 0 < confidence < 1 or not 0 < alpha < 1:
             raise ConfigurationError("need n_resamples >= 1, 0 < confidence < 1 and 0 < alpha < 1")
         self.template = template or PromptTemplate()
         self.concurrency = concurrency
+        self.max_concurrency = max_concurrency
         self.max_rps = max_rps
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.judge = judge
@@ -119,6 +130,7 @@ class Evaluator:
             n_resamples=n_resamples, confidence=confidence, seed=seed, alpha=alpha
         )
         self.clock = clock
+        self.prices: dict[str, Pricing] = dict(prices or {})
         for m in self.metrics:
             if isinstance(m, JudgeMetric):
                 m.bind(judge)  # fail now, not after the paid generation step
@@ -224,6 +236,7 @@ class Evaluator:
 
         runner = Runner(
             concurrency=self.concurrency,
+            max_concurrency=self.max_concurrency,
             max_rps=self.max_rps,
             retry=self.retry,
             checkpoint=Checkpoint(self.checkpoint) if self.checkpoint is not None else None,
@@ -231,9 +244,12 @@ class Evaluator:
             progress=self.progress,
             seed=self.settings.seed,
         )
+        generation_started = time.perf_counter()
         outcomes = runner.run(
             tasks, {t.key: t.invoke for t in targets}, config=self.config, desc="generating"
         )
+        generation_s = time.perf_counter() - generation_started
+        billing = {t.key: self._pricing(t) for t in targets}
         by_model: dict[str, list[Outcome]] = {t.key: [] for t in targets}
         for task, outcome in zip(tasks, outcomes, strict=True):
             by_model[task.key].append(outcome)
@@ -282,7 +298,7 @@ class Evaluator:
                         output_tokens=None if r is None else r.output_tokens,
                         tokens_estimated=False if r is None else r.tokens_estimated,
                         latency_s=None if r is None else r.latency_s,
-                        cost_usd=request_cost(r, t.prices),
+                        cost_usd=self._cost(r, t, billing[t.key], generation_s, len(records)),
                         scores={m.name: scores[t.key][i].get(m.name) for m in self.metrics},
                         details=details[t.key][i],
                     )
@@ -301,6 +317,10 @@ class Evaluator:
                 output_price_per_1k=t.prices.output_per_1k_tokens if t.prices else None,
                 price_date=t.prices.date if t.prices else None,
                 template=chosen[t.key],
+                billing=None if (bt := billing[t.key]) is None else bt.billing,
+                hourly_price=None if bt is None else bt.per_hour,
+                price_source=None if bt is None else bt.source,
+                emulated=t.emulated,
             )
             for t in targets
         ]
@@ -321,6 +341,7 @@ class Evaluator:
             retries=stats.retries,
             throttles=stats.throttles,
             checkpoint=str(self.checkpoint) if self.checkpoint is not None else None,
+            peak_in_flight=runner.controller.peak,
         )
         return build_report(
             dataset=dataset_info,
@@ -330,6 +351,108 @@ class Evaluator:
             baseline=baseline,
             settings=self.settings,
             run=run,
+        )
+
+    def _pricing(self, target: Target) -> Pricing | None:
+        for key in (target.key, target.name, target.id):
+            if key in self.prices:
+                return self.prices[key]
+        return target.pricing
+
+    @staticmethod
+    def _cost(
+        response: ChatResponse | None, target: Target, pricing: Pricing | None, seconds: float, requests: int
+    ) -> float | None:
+        if response is None:
+            return None
+        if pricing is None:
+            return request_cost(response, target.prices)
+        return pricing.request_cost(response, seconds=seconds, requests=requests)
+
+    def estimate_cost(
+        self,
+        models: Sequence[ModelLike],
+        dataset: Iterable[Record],
+        *,
+        output_tokens: int | None = None,
+        latency_s: float = 1.0,
+    ) -> CostEstimate:
+        """What :meth:`compare` (or :meth:`evaluate`) of ``models`` on ``dataset`` would cost; sends nothing.
+
+        Token-billed models: the rendered prompts' tokens (about 4 characters per token) plus
+        ``output_tokens`` per answer (default: the Evaluator's ``max_tokens``, an upper bound) at their
+        prices. Hour-billed deployments: the hours the run would hold them, from ``latency_s`` per request
+        and the Evaluator's concurrency (8 in flight assumed when it sizes itself). Models without a known
+        price are listed in ``assumptions`` and counted as 0. Judge calls are not included.
+
+        Returns:
+            A :class:`~finetune_sdk.backends.base.CostEstimate` with one ``breakdown`` entry per model.
+
+        Raises:
+            ConfigurationError: no models, an empty dataset, or ``latency_s`` <= 0.
+
+        Examples:
+            >>> from finetune_sdk.data.records import Conversation
+            >>> from finetune_sdk.evaluation.pricing import Pricing
+            >>> data = [Conversation.from_pairs("What is 2+2?", "4")] * 100
+            >>> def tuned(prompt): return "4"
+            >>> ev = Evaluator(["exact_match"], prices={"tuned": Pricing.hourly(36.0)}, concurrency=10)
+            >>> ev.estimate_cost([tuned], data).total  # 100 requests x 1 s / 10 in flight = 10 s of $36/h
+            0.1
+        """
+        from finetune_sdk.data.tokens import HeuristicCounter
+
+        if not models:
+            raise ConfigurationError("estimate_cost() needs at least one model")
+        if latency_s <= 0:
+            raise ConfigurationError(f"latency_s must be > 0 seconds, got {latency_s}")
+        records = list(dataset)
+        if not records:
+            raise ConfigurationError("the dataset is empty: nothing to estimate")
+        counter = HeuristicCounter(4.0)
+        out_tokens = self.config.max_tokens if output_tokens is None else output_tokens
+        targets = resolve_targets(models)
+        breakdown: dict[str, float] = {}
+        assumptions: list[str] = []
+        dates: set[str] = set()
+        for t in targets:
+            pricing = self._pricing(t)
+            if pricing is None:
+                breakdown[t.key] = 0.0
+                assumptions.append(f"{t.key}: no known price (pass prices={{{t.key!r}: Pricing(...)}}); counted as $0")
+                continue
+            if pricing.date:
+                dates.add(pricing.date)
+            if pricing.billing == "hourly":
+                in_flight = self.concurrency or 8
+                hours = len(records) * latency_s / in_flight / 3600.0
+                breakdown[t.key] = (pricing.per_hour or 0.0) * hours
+                assumptions.append(
+                    f"{t.key}: {pricing.describe()} for {hours * 3600:,.0f} s ({len(records)} requests x "
+                    f"{latency_s:g} s / {in_flight} in flight)"
+                )
+                continue
+            template = self.template
+            input_tokens = 0
+            for record in records:
+                system, turns = template.render(record)
+                input_tokens += counter.count((system or "") + "".join(turn.text for turn in turns))
+            output_total = out_tokens * len(records)
+            breakdown[t.key] = (
+                input_tokens * (pricing.input_per_1k_tokens or 0.0)
+                + output_total * (pricing.output_per_1k_tokens or 0.0)
+            ) / 1000.0
+            assumptions.append(
+                f"{t.key}: ~{input_tokens:,} input + {output_total:,} output tokens (at most {out_tokens} per "
+                f"answer) at {pricing.describe()}"
+            )
+        if any(isinstance(m, JudgeMetric) for m in self.metrics):
+            assumptions.append("judge calls are not included")
+        return CostEstimate(
+            total=sum(breakdown.values()),
+            breakdown=breakdown,
+            price_date=max(dates) if dates else None,
+            assumptions=tuple(assumptions),
         )
 
     @staticmethod

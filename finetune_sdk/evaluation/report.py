@@ -77,6 +77,13 @@ class ModelInfo(_Value):
     output_price_per_1k: float | None = None
     price_date: str | None = None
     template: PromptTemplate
+    #: ``per_token`` or ``hourly`` (provisioned throughput, endpoint instances); ``None`` when unknown
+    billing: str | None = None
+    hourly_price: float | None = None
+    #: where the price came from, for the report's notes
+    price_source: str | None = None
+    #: answered by the fake backend or an AWS emulation: scores and costs are not the real service's
+    emulated: bool = False
 
 
 class DatasetInfo(_Value):
@@ -174,6 +181,8 @@ class RunInfo(_Value):
     retries: int = 0
     throttles: int = 0
     checkpoint: str | None = None
+    #: the most requests in flight at once (the Evaluator sizes it from latency and rate by default)
+    peak_in_flight: int | None = None
 
 
 class EvaluationReport(_Value):
@@ -255,6 +264,19 @@ class EvaluationReport(_Value):
         """Usage summary of ``model``."""
         key = self._model_key(model)
         return next(u for u in self.usage if u.model == key)
+
+    @property
+    def emulated(self) -> list[str]:
+        """Keys of the models answered by the fake backend or an AWS emulation (empty for a real run)."""
+        return [m.key for m in self.models if m.emulated]
+
+    def _emulation_note(self) -> str | None:
+        if not self.emulated:
+            return None
+        return (
+            "EMULATED: " + ", ".join(self.emulated) + " answered by an emulation (finetune_sdk.testing), not "
+            "the real service; scores, latencies and costs are not those of the real models"
+        )
 
     @property
     def errors(self) -> int:
@@ -357,6 +379,9 @@ class EvaluationReport(_Value):
         """The report as GitHub markdown: scores, comparisons, usage and cost, and where models disagree."""
         conf = round(self.settings.confidence * 100)
         lines: list[str] = ["## Evaluation report", ""]
+        note = self._emulation_note()
+        if note:
+            lines.extend([f"> **{note}.**", ""])
         lines.append(
             f"Dataset: {self.dataset.size} records (sha256 `{self.dataset.fingerprint[:16]}`)"
             + (f"; baseline: **{self.baseline}**" if self.baseline else "")
@@ -462,11 +487,20 @@ class EvaluationReport(_Value):
             )
         lines.extend(_md_table(headers, rows))
         price_notes = [
-            f"{m.key}: {m.pricing_model_id} prices of {m.price_date}" for m in self.models if m.price_date
+            f"{m.key}: {m.pricing_model_id} prices of {m.price_date}"
+            for m in self.models
+            if m.price_date and m.billing != "hourly"
         ]
         if price_notes:
             lines.append("")
             lines.append("Prices from the finetune_sdk catalog (" + "; ".join(price_notes) + ").")
+        hourly_notes = [_hourly_note(m) for m in self.models if m.billing == "hourly"]
+        if hourly_notes:
+            lines.append("")
+            lines.append(
+                "Billed by the hour (" + "; ".join(hourly_notes) + "): cost per request is the hours this "
+                "run's generation held the deployment, spread over its requests."
+            )
         lines.append("")
 
         primary = self._primary_metric()
@@ -499,12 +533,20 @@ class EvaluationReport(_Value):
     def __repr__(self) -> str:
         return (
             f"EvaluationReport(models={self.model_keys}, metrics={self.metric_names}, "
-            f"records={self.dataset.size}, errors={self.errors})"
+            f"records={self.dataset.size}, errors={self.errors}"
+            + (f", emulated={self.emulated}" if self.emulated else "")
+            + ")"
         )
 
     # ------------------------------------------------------------------------------------------ HTML
     def _repr_html_(self) -> str:
         parts = ["<div class='finetune-eval-report'><h3>Evaluation report</h3>"]
+        note = self._emulation_note()
+        if note:
+            parts.append(
+                "<p class='finetune-emulated' style='border:2px solid #b35c00;padding:4px 8px;"
+                f"background:#fff4e5;color:#5c2e00'><b>{html.escape(note)}.</b></p>"
+            )
         parts.append(
             f"<p>{self.dataset.size} records (sha256 <code>{self.dataset.fingerprint[:16]}</code>); "
             f"baseline: <b>{html.escape(self.baseline or '-')}</b></p>"
@@ -555,6 +597,9 @@ class EvaluationReport(_Value):
         parts.append(
             _html_table(["model", "mean output tokens", "p50 latency", "p95 latency", "cost / 1k"], rows)
         )
+        hourly_notes = [_hourly_note(m) for m in self.models if m.billing == "hourly"]
+        if hourly_notes:
+            parts.append(f"<p>Billed by the hour: {html.escape('; '.join(hourly_notes))}.</p>")
         png = self._plot_png()
         if png is not None:
             parts.append(
@@ -838,6 +883,11 @@ def _clip(text: str, width: int) -> str:
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _hourly_note(m: ModelInfo) -> str:
+    price = "-" if m.hourly_price is None else f"${m.hourly_price:,.2f}/hour"
+    return f"{m.key} {price}" + (f" ({m.price_source})" if m.price_source else "")
 
 
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

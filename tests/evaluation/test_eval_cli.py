@@ -126,3 +126,30 @@ def test_cli_usage_errors(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["eval", "--data", str(cli_env), "--model", NOVA_LITE, "--metric", "judge"]) == 2
     assert main(["eval", "--data", "missing.jsonl", "--model", NOVA_LITE]) == 2
     assert main(["eval", "--data", str(cli_env)]) == 2  # --model is required (argparse)
+
+
+class BrokenBackend(FakeBackend):
+    """Answers every question except the one about 3, which the service refuses."""
+
+    def __init__(self) -> None:
+        def responder(model_id: str, system: str | None, turns: Sequence[Turn]) -> str:
+            if "of 3?" in turns[-1].text:
+                from finetune_sdk.errors import ServiceValidationError
+
+                raise ServiceValidationError("refused", backend="fake")
+            return sums(model_id, system, turns)
+
+        super().__init__(responder=responder)
+
+
+def test_cli_error_advice_names_only_the_options_given(
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backends.register_backend("fake-eval-broken", BrokenBackend, replace=True)
+    argv = ["eval", "--backend", "fake-eval-broken", "--data", str(cli_env), "--model", NOVA_LITE]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 example(s) ended in an error" in err and "rerun the command" in err and "--checkpoint" not in err
+    checkpoint = tmp_path / "ck.jsonl"
+    assert main([*argv, "--checkpoint", str(checkpoint)]) == 1
+    assert f"rerun with the same --checkpoint {checkpoint}" in capsys.readouterr().err

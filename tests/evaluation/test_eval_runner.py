@@ -14,7 +14,13 @@ from eval_helpers import OracleChat
 
 from finetune_sdk.backends.base import ChatResponse, InferenceConfig
 from finetune_sdk.data.records import Conversation, Turn
-from finetune_sdk.errors import DataError, ServiceUnavailableError, ServiceValidationError, ThrottlingError
+from finetune_sdk.errors import (
+    ConfigurationError,
+    DataError,
+    ServiceUnavailableError,
+    ServiceValidationError,
+    ThrottlingError,
+)
 from finetune_sdk.evaluation import Evaluator, RetryPolicy
 from finetune_sdk.evaluation.runner import AdaptiveRateLimiter, Checkpoint, Runner, Task
 from finetune_sdk.testing import FakeClock
@@ -250,3 +256,91 @@ def test_throttling_backs_off_and_every_record_is_answered_exactly_once() -> Non
     assert report.errors == 0 and report.mean("exact_match") == 1.0
     assert set(model.answered.values()) == {1} and len(model.answered) == 150  # no record answered twice
     assert elapsed < 10
+
+
+# ----------------------------------------------------------------------------------------------- concurrency
+def test_controller_sizes_in_flight_by_littles_law() -> None:
+    from finetune_sdk.evaluation.runner import ConcurrencyController
+
+    clock = FakeClock()
+    ctl = ConcurrencyController()
+    assert ctl.limit == 8  # nothing known yet
+    a = AdaptiveRateLimiter(max_rps=200.0, clock=clock)
+    b = AdaptiveRateLimiter(max_rps=10.0, clock=clock)
+    for _ in range(30):
+        ctl.observe("a", a, latency_s=0.5)
+        ctl.observe("b", b, latency_s=0.02)
+    # 1.5 x (200 x 0.5) + 1.5 x (10 x 0.02) rounded up, plus 2
+    assert ctl.limit == 150 + 1 + 2 and ctl.latency("a") == pytest.approx(0.5)
+    fixed = ConcurrencyController(4)
+    fixed.observe("a", a, latency_s=0.5)
+    assert fixed.limit == 4 and fixed.maximum == 4
+    with pytest.raises(ConfigurationError):
+        ConcurrencyController(0)
+
+
+def test_controller_slow_starts_while_the_rate_is_unknown_and_stops_at_the_maximum() -> None:
+    from finetune_sdk.evaluation.runner import ConcurrencyController
+
+    stop = threading.Event()
+    ctl = ConcurrencyController(initial=2, maximum=20)
+    limiter = AdaptiveRateLimiter()  # unlimited until a throttle: the rate is unknown
+    for _ in range(100):
+        for _ in range(ctl.limit):
+            ctl.enter(stop)
+        for _ in range(ctl.limit):
+            ctl.observe("m", limiter, latency_s=0.1)  # answered with every place taken: grow
+            ctl.leave()
+    assert ctl.limit == 20 and ctl.peak == 20
+
+
+@pytest.mark.slow
+def test_runner_without_a_concurrency_keeps_enough_in_flight_for_the_rate() -> None:
+    """100 req/s at 50 ms needs ~5 in flight; a slow model at 0.2 s needs ~20: the runner finds both."""
+    for latency, rate, expected_low in ((0.05, 100.0, 5), (0.2, 100.0, 20)):
+        model = RateLimitedModel(rate=rate, burst=5, latency=latency)
+        runner = Runner(progress=False, retry=RetryPolicy(max_attempts=40, base_delay=0.01, max_delay=0.1))
+        tasks = [
+            Task(key="m", index=i, fingerprint=str(i), system=None, turns=(Turn.of("user", f"question {i}"),))
+            for i in range(120)
+        ]
+        outcomes = runner.run(
+            tasks,
+            {"m": lambda system, turns, config, model=model: model.chat(turns=turns)},
+            config=InferenceConfig(),
+        )
+        assert all(o.response is not None for o in outcomes)
+        assert set(model.answered.values()) == {1} and len(model.answered) == 120
+        assert runner.controller.peak >= expected_low, (latency, runner.controller.peak)
+
+
+def test_limiter_learns_the_delivered_rate_as_ceiling_recovers_fast_and_probes_above() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveRateLimiter(max_rps=1000.0, clock=clock)
+
+    def answer_for(seconds: float) -> None:  # 100 answers a second
+        for _ in range(int(seconds * 100)):
+            limiter.acquire()
+            limiter.on_answer()
+            clock.advance(0.01)
+
+    answer_for(1.0)
+    limiter.on_throttle(limiter.acquire())
+    assert limiter.ceiling == pytest.approx(100.0, rel=0.05)  # what was delivered, not the 1000 allowed
+    assert limiter.rate == pytest.approx(0.85 * limiter.ceiling)  # cut from the ceiling
+    clock.advance(1.0)
+    limiter.acquire()
+    assert limiter.rate == pytest.approx(0.97 * limiter.ceiling)  # recovered within a second
+    answer_for(1.0)  # the first ceiling of a run is unsure: it probed at once, and is throttled above it
+    limiter.on_throttle(limiter.acquire())
+    ceiling = limiter.ceiling
+    assert ceiling == pytest.approx(100.0, rel=0.05) and limiter.rate == pytest.approx(0.85 * ceiling)
+    clock.advance(1.0)
+    limiter.acquire()
+    assert limiter.rate == pytest.approx(0.97 * ceiling)  # back to 97% of the ceiling within a second
+    clock.advance(1.0)
+    limiter.acquire()
+    assert 0.97 * ceiling < limiter.rate < ceiling  # a settled ceiling: a slow probe for a second...
+    clock.advance(2.0)
+    limiter.acquire()
+    assert limiter.rate > 1.5 * ceiling  # ...then a fast one until the next throttle

@@ -10,7 +10,9 @@ change, and nothing the notebook made may be left in ``TMPDIR``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -128,6 +130,12 @@ def test_notebook_runs_offline(
 
     code = [c for c in nb.cells if c.cell_type == "code"]
     outputs = [text_of(c) for c in code]
+    warned = [line for text in outputs for line in text.splitlines() if re.search(r"\b\w*Warning: ", line)]
+    if importlib.util.find_spec("ipywidgets") is None:
+        # a kernel without the [notebooks] extra: tqdm.auto, imported by transformers and huggingface_hub,
+        # says so; the SDK's own bars never do (finetune_sdk._progress)
+        warned = [line for line in warned if "IProgress not found" not in line]
+    assert not warned, f"{name} printed warnings:\n" + "\n".join(warned)
     assert "OFFLINE" in outputs[0] or "offline" in outputs[0], outputs[0]
     result = [line for line in outputs[-1].splitlines() if line.startswith("RESULT:")]
     assert result, f"{name}: the last cell printed no RESULT line:\n{outputs[-1]}"

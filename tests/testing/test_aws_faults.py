@@ -106,8 +106,8 @@ def test_unknown_fault_kinds_are_refused(aws_emulation: BedrockEmulation) -> Non
 def test_operations_it_does_not_emulate_fail_loudly_instead_of_reaching_the_network(
     aws_emulation: BedrockEmulation,
 ) -> None:
-    with pytest.raises(NotImplementedError, match="ListEvaluationJobs"):
-        aws_emulation.session.client("bedrock").list_evaluation_jobs()
+    with pytest.raises(NotImplementedError, match="ListGuardrails"):
+        aws_emulation.session.client("bedrock").list_guardrails()
 
 
 def test_s3_iam_and_sts_are_moto(aws_emulation: BedrockEmulation) -> None:
