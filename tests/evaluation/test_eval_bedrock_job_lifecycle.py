@@ -12,8 +12,8 @@ from finetune_sdk.data.records import Conversation
 from finetune_sdk.errors import JobFailedError, JobStoppedError, JobTimeoutError, ResourceNotFoundError
 from finetune_sdk.evaluation import JudgeMetric
 from finetune_sdk.evaluation.bedrock_job import BedrockEvaluationJob, BedrockEvaluationJobAdapter
-from finetune_sdk.testing._evaluation_jobs import complete_evaluation_job, fail_evaluation_job
 from finetune_sdk.testing.emulation import BedrockEmulation as AwsEmulation
+from finetune_sdk.testing.emulation._bedrock_evaluation import complete_evaluation_job, fail_evaluation_job
 
 MICRO, LITE = "amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"
 

@@ -668,10 +668,6 @@ class _EmulationBase:
             if fault is not None and not fault.after_apply:
                 return self._apply_fault(fault, request, service, request_id, url)
             handler = getattr(self, f"_op_{_snake(op.name)}", None)
-            if handler is None:  # operations served by extension modules (evaluation jobs)
-                from finetune_sdk.testing import _evaluation_jobs
-
-                handler = _evaluation_jobs.handler_for(self, op.name)
             if handler is None:
                 raise NotImplementedError(
                     f"the emulation does not emulate {service} {op.name} (see finetune_sdk/testing/emulation/)"

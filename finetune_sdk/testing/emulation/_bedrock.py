@@ -26,6 +26,7 @@ Examples:
 
 from __future__ import annotations
 
+from finetune_sdk.testing.emulation._bedrock_evaluation import _BedrockEvaluationHandlers
 from finetune_sdk.testing.emulation._bedrock_jobs import _BedrockJobHandlers
 from finetune_sdk.testing.emulation._bedrock_runtime_ops import _BedrockRuntimeHandlers
 from finetune_sdk.testing.emulation._bedrock_serving import _BedrockServingHandlers
@@ -33,7 +34,9 @@ from finetune_sdk.testing.emulation._bedrock_serving import _BedrockServingHandl
 __all__ = ["BedrockEmulation"]
 
 
-class BedrockEmulation(_BedrockJobHandlers, _BedrockServingHandlers, _BedrockRuntimeHandlers):
+class BedrockEmulation(
+    _BedrockJobHandlers, _BedrockServingHandlers, _BedrockRuntimeHandlers, _BedrockEvaluationHandlers
+):
     """An offline AWS account whose Bedrock behaves like the real service for the SDK's calls.
 
     Use it as a context manager; inside, ``session`` is a ``boto3.Session`` whose clients reach the

@@ -1,9 +1,8 @@
 """Bedrock model evaluation jobs in the AWS emulation: Create/Get/List/StopEvaluationJob.
 
-Kept in its own module so the emulation's dispatch reaches it through one hook
-(:func:`handler_for`): when ``BedrockEmulation`` has no ``_op_<name>`` method for an operation, it asks
-``handler_for(emulation, operation)`` and calls what comes back with the validated request parameters.
-Requests are validated against botocore's service model by the emulation before they get here, and the
+A handler table (:class:`_BedrockEvaluationHandlers`) composed into
+:class:`~finetune_sdk.testing.emulation.BedrockEmulation` like the other Bedrock tables. Requests are
+validated against botocore's service model by the emulation before they get here, and the
 answers are checked against it after.
 
 What the emulated service does:
@@ -36,6 +35,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from finetune_sdk.testing.emulation._base import _ApiError
 
 #: the emulation these handlers serve (``AwsEmulation``, ``BedrockEmulation`` after the package split): typed
 #: loosely so this module fits either layout; it uses the emulation's clock, responder, lock, S3 helpers,
@@ -79,10 +80,6 @@ def _state(aws: AwsEmulation) -> _State:
 
 def _api_error(code: str, message: str) -> Exception:
     """The emulation's own service-error exception (its dispatch turns it into an HTTP error answer)."""
-    try:  # the emulation package (finetune_sdk.testing.emulation), where the emulation lives after the split
-        from finetune_sdk.testing.emulation._base import _ApiError  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:  # the single-module emulation
-        from finetune_sdk.testing.aws import _ApiError  # type: ignore[attr-defined, no-redef, unused-ignore]
     error: Exception = _ApiError(code, message)
     return error
 
@@ -94,6 +91,22 @@ def _split_s3(uri: str) -> tuple[str, str]:
 
 def _join_key(*parts: str) -> str:
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+class _BedrockEvaluationHandlers:
+    """``CreateEvaluationJob``, ``GetEvaluationJob``, ``ListEvaluationJobs`` and ``StopEvaluationJob``."""
+
+    def _op_create_evaluation_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return _create(self, params)
+
+    def _op_get_evaluation_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return _get(self, params)
+
+    def _op_list_evaluation_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        return _list(self, params)
+
+    def _op_stop_evaluation_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return _stop(self, params)
 
 
 def handler_for(aws: AwsEmulation, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
