@@ -72,8 +72,6 @@ logger = logging.getLogger(__name__)
 OnError = Literal["raise", "skip"]
 
 
-
-
 class Dataset(_DatasetConstructors):
     """Records in canonical form plus their source, wire format and processing history.
 
@@ -800,8 +798,6 @@ def _context_groups(records: Sequence[Record]) -> Callable[[Record], Hashable]:
                 parent[max(ri, rj)] = min(ri, rj)
     group = {id(r): find(i) for i, r in enumerate(records)}
     return lambda record: group[id(record)]
-
-
 
 
 def _preview(record: Record, limit: int = 300) -> str:
