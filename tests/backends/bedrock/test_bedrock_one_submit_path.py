@@ -79,8 +79,9 @@ def test_the_request_is_validated_once_and_sent_as_validated(train_file: Path, v
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Dataset validation re-streams the file for physical line numbers, then fingerprint, token count and "
-    "staging read it again (4 reads today); the single streaming pass belongs to the data/ round",
+    reason="9 opens today: from_jsonl's existence check, format detection in prepare_for_model, validate_jsonl, "
+    "then _training_tokens, _fingerprint and stage_data each iterate the lazy Dataset (2 opens each: "
+    "_refuse_array_file + iter_jsonl); the single streaming pass is not built yet",
 )
 def test_the_data_file_is_read_once(train_file: Path) -> None:
     aws, _ = _submit(train_file)
