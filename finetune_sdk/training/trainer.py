@@ -716,9 +716,13 @@ class Trainer:
         if missing:
             raise RuntimeError(f"checkpoint {path} lacks {len(missing)} trained tensors, e.g. {missing[0]}")
         self.model.load_state_dict(weights, strict=False)
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device))
-        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt"))
-        rng = torch.load(path / "rng.pt")
+        # weights_only=True: a checkpoint holds tensors, numbers and dicts only (the scheduler's lr_lambdas are
+        # plain functions, which LambdaLR saves as None; the RNG state is a uint8 tensor), so no pickled code
+        # from a run folder is ever executed.
+        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device,
+                                                  weights_only=True))
+        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+        rng = torch.load(path / "rng.pt", weights_only=True)
         torch.set_rng_state(rng["cpu"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(list(rng["cuda"]))

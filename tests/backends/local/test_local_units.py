@@ -264,3 +264,37 @@ def test_outputs_written_to_output_uri_are_found_by_folder(model_folder: Path, t
     assert by_folder.kind == "local" and by_folder.id == record.output_model_id
     assert [m.id for m in backend.list_models()] == [record.output_model_id]
     assert backend.describe_model(str(model_folder)).kind == "foundation"  # any other model folder
+
+
+def test_checkpoint_state_loads_with_weights_only(tmp_path: Path) -> None:
+    """Optimizer, scheduler and RNG state round-trip through ``torch.load(weights_only=True)`` (issue 11)."""
+    torch = pytest.importorskip("torch")
+    from finetune_sdk.training.trainer import _linear_schedule
+
+    param = torch.nn.Parameter(torch.ones(3, 2))
+    optimizer = torch.optim.AdamW([param], lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(2, 10))
+    param.grad = torch.ones_like(param)
+    optimizer.step()
+    scheduler.step()
+    torch.save(optimizer.state_dict(), tmp_path / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp_path / "scheduler.pt")
+    torch.save({"cpu": torch.get_rng_state()}, tmp_path / "rng.pt")
+    opt_state = torch.load(tmp_path / "optimizer.pt", weights_only=True)
+    sched_state = torch.load(tmp_path / "scheduler.pt", weights_only=True)
+    rng = torch.load(tmp_path / "rng.pt", weights_only=True)
+    restored = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3, 2))], lr=1e-3)
+    restored.load_state_dict(opt_state)
+    assert torch.equal(restored.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+    assert sched_state["last_epoch"] == 1
+    assert torch.equal(rng["cpu"], torch.get_rng_state())
+    import ast
+
+    source = Path(__file__).parents[3] / "finetune_sdk" / "training" / "trainer.py"
+    loads = [node for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
+             and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"]
+    assert len(loads) == 3
+    for call in loads:
+        flags = {k.arg: k.value for k in call.keywords}
+        assert isinstance(flags.get("weights_only"), ast.Constant) and flags["weights_only"].value is True
