@@ -250,7 +250,8 @@ class Trainer:
     """One training run. Build it, then call :meth:`train`, then :meth:`export`.
 
     Args:
-        base_model: a Hugging Face model folder or hub id.
+        base_model: a Hugging Face model folder or hub id, a GGUF file (or a folder holding one), or an alias
+            like ``smollm2-135m-instruct`` (converted once to a folder, see :mod:`finetune_sdk.training._gguf`).
         kind: fine-tuning or continued pre-training.
         config: the resolved hyperparameters.
         train_records / validation_records: canonical records.
@@ -276,8 +277,12 @@ class Trainer:
         device: str | None = None,
         dist: DistContext | None = None,
     ) -> None:
+        from finetune_sdk.training._gguf import materialize_if_gguf
+        from finetune_sdk.training._hf_progress import sync_transformers_progress
+
+        sync_transformers_progress()
         self.dist = dist or DistContext()
-        self.base_model = base_model
+        self.base_model = materialize_if_gguf(base_model)
         self.kind = kind
         self.config = config
         self.run = run

@@ -44,6 +44,7 @@ from finetune_sdk.errors import (
 )
 from finetune_sdk.training._config import resolve_config, schema
 from finetune_sdk.training._deps import INFERENCE_DEPS, require_local_deps
+from finetune_sdk.training._gguf import ALIASES, gguf_file_of, is_alias, resolve_alias
 from finetune_sdk.training._records_io import to_canonical, write_records
 from finetune_sdk.training._run import RunDir, RunState, iter_runs, utcnow
 
@@ -86,6 +87,48 @@ def _local_path(uri: str) -> Path | None:
 
 def _is_model_folder(path: Path) -> bool:
     return (path / "config.json").is_file()
+
+
+def _resolve_base_model(model: str) -> str:
+    """What the worker loads: an alias becomes its GGUF file, a local path becomes absolute (light: no torch).
+
+    Raises:
+        BackendNotInstalledError: an alias whose package is not installed.
+    """
+    if is_alias(model):
+        return str(resolve_alias(model))
+    path = _local_path(model)
+    if path is not None and path.exists():
+        gguf = gguf_file_of(path)
+        return str(gguf if gguf is not None else path.resolve())
+    return model
+
+
+def _check_base_model(model: str) -> None:
+    """Raise unless ``model`` is a model folder, a GGUF file or folder, an installed alias, or a hub id.
+
+    Raises:
+        ConfigurationError: none of those.
+        BackendNotInstalledError: an alias whose package is not installed.
+    """
+    if is_alias(model):
+        resolve_alias(model)
+        return
+    base = _local_path(model)
+    if base is not None and base.exists():
+        if not _is_model_folder(base) and gguf_file_of(base) is None:
+            raise ConfigurationError(
+                f"base_model {model!r} is a folder without config.json and without a GGUF file, or a file "
+                "that is not .gguf; pass such a folder or file (e.g. from "
+                "finetune_sdk.training.tiny.build_tiny_model), a hub id, or an alias like "
+                f"{next(iter(ALIASES))!r}"
+            )
+    elif not _HUB_ID.match(model):
+        raise ConfigurationError(
+            f"base_model {model!r} is neither a model folder or GGUF file on this machine, nor an alias "
+            f"({', '.join(ALIASES)}), nor a Hugging Face hub id like 'HuggingFaceTB/SmolLM2-135M'. Bedrock "
+            "model ids only train on the bedrock backend."
+        )
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -254,18 +297,7 @@ class LocalBackend(Backend, CanInvoke):
                     f"{label} {uri!r} is not a file on this machine; the local backend reads local JSONL "
                     "files (pass a Dataset and it is staged for you)"
                 )
-        base = _local_path(spec.base_model)
-        if base is not None and base.exists():
-            if not _is_model_folder(base):
-                raise ConfigurationError(
-                    f"base_model {spec.base_model!r} is a folder without config.json; pass a Hugging Face "
-                    "model folder (e.g. from finetune_sdk.training.tiny.build_tiny_model) or a hub id"
-                )
-        elif not _HUB_ID.match(spec.base_model):
-            raise ConfigurationError(
-                f"base_model {spec.base_model!r} is neither a model folder on this machine nor a Hugging Face "
-                "hub id like 'HuggingFaceTB/SmolLM2-135M'. Bedrock model ids only train on the bedrock backend."
-            )
+        _check_base_model(spec.base_model)
         resolve_config(spec.hyperparameters, spec.kind)
         self._output_dir(spec, "x")
 
@@ -358,8 +390,7 @@ class LocalBackend(Backend, CanInvoke):
             path = _local_path(uri) if uri else None
             if path is not None:
                 to_canonical(path, run.data_dir / target)
-        base = _local_path(spec.base_model)
-        resolved = str(base.resolve()) if base is not None and base.exists() else spec.base_model
+        resolved = _resolve_base_model(spec.base_model)
         run.write_spec(spec, created_at=self.clock.now(), output_dir=self._output_dir(spec, run.run_id),
                        base_model=resolved)
         run.write_state(RunState(stages=dict.fromkeys(("load", "train", "export"), "not_started")))
@@ -558,7 +589,7 @@ class LocalBackend(Backend, CanInvoke):
         if record is not None:
             return record
         path = _local_path(model_id)
-        if path is not None and _is_model_folder(path):
+        if is_alias(model_id) or (path is not None and (_is_model_folder(path) or gguf_file_of(path))):
             return self.foundation_model(model_id)
         raise ResourceNotFoundError(
             f"the local backend has no model {model_id!r}: not a completed run's output under {self.root} "
@@ -602,17 +633,27 @@ class LocalBackend(Backend, CanInvoke):
         shutil.rmtree(folder, ignore_errors=True)
 
     def foundation_model(self, model_id: str) -> ModelRecord:
-        """A base model to chat with directly: a Hugging Face model folder, or a hub id (needs the network
-        or the Hugging Face cache).
+        """A base model to chat with directly: a Hugging Face model folder, a GGUF file (or a folder holding
+        one), an alias like ``smollm2-135m-instruct``, or a hub id (needs the network or the Hugging Face cache).
 
         Raises:
-            ResourceNotFoundError: neither a model folder nor a hub id.
+            ResourceNotFoundError: none of those.
+            BackendNotInstalledError: an alias whose package is not installed.
         """
+        if is_alias(model_id):
+            alias_file = resolve_alias(model_id)
+            return ModelRecord(id=model_id, name=model_id, backend=self.name, kind="foundation",
+                               status="ready", uri=str(alias_file),
+                               raw={"source": "gguf", "file": str(alias_file)})
         path = _local_path(model_id)
         if path is not None and _is_model_folder(path):
             folder = path.resolve()
             return ModelRecord(id=str(folder), name=folder.name, backend=self.name, kind="foundation",
                                status="ready", uri=str(folder))
+        gguf = gguf_file_of(path) if path is not None and path.exists() else None
+        if gguf is not None:
+            return ModelRecord(id=str(gguf), name=gguf.name, backend=self.name, kind="foundation",
+                               status="ready", uri=str(gguf), raw={"source": "gguf", "file": str(gguf)})
         if _HUB_ID.match(model_id) and not (path is not None and path.exists()):
             return ModelRecord(id=model_id, name=model_id, backend=self.name, kind="foundation",
                                status="ready", uri=model_id, raw={"source": "huggingface_hub"})
