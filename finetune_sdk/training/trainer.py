@@ -226,6 +226,31 @@ def token_loss_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
                            reduction="sum")
 
 
+def _accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the (unwrapped) causal LM's ``forward`` takes ``logits_to_keep`` (Llama and most others do)."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def forward_loss_sum(model: Any, batch: Batch, *, select_logits: bool) -> torch.Tensor:
+    """Summed next-token loss of ``batch``; with ``select_logits``, logits are computed only at the positions
+    where some row has a target (the output projection over a large vocabulary is a big share of a small
+    model's compute, and fine-tuning trains on the answer tokens only)."""
+    if select_logits:
+        keep = (batch.targets != IGNORE_INDEX).any(dim=0)
+        if not bool(keep.all()):
+            index = keep.nonzero().squeeze(-1)
+            logits = model(**batch.model_inputs(), use_cache=False, logits_to_keep=index).logits
+            return token_loss_sum(logits, batch.targets[:, index])
+    logits = model(**batch.model_inputs(), use_cache=False).logits
+    return token_loss_sum(logits, batch.targets)
+
+
 def _linear_schedule(warmup: int, total: int) -> Any:
     def factor(step: int) -> float:
         if warmup > 0 and step < warmup:
@@ -293,6 +318,7 @@ class Trainer:
         self._seed_everything(config.seed)
         self.tokenizer = self._load_tokenizer()
         self.model, self.save_dtype = self._load_model()
+        self.select_logits = _accepts_logits_to_keep(self.model)
         self.n_params = sum(p.numel() for p in self.model.parameters())
         threads = cpu_threads_for(self.n_params) if self.device.type == "cpu" else None
         if threads is not None and self.dist.enabled:
@@ -382,9 +408,19 @@ class Trainer:
             peft: Any = importlib.import_module("peft")
             if self.config.gradient_checkpointing:
                 model.enable_input_require_grads()
+            layers: dict[str, Any] = {}
+            n_layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+            if self.config.lora_layers and n_layers:
+                first = max(0, n_layers - self.config.lora_layers)
+                layers = {"layers_to_transform": list(range(first, n_layers))}
+            targets = self.config.target_modules
+            if layers and targets == "all-linear":  # PEFT wants names with layers_to_transform
+                output = model.get_output_embeddings()
+                targets = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                                  if isinstance(module, torch.nn.Linear) and module is not output})
             lora = peft.LoraConfig(r=self.config.lora_rank, lora_alpha=self.config.lora_alpha,
-                              lora_dropout=self.config.lora_dropout,
-                              target_modules=self.config.target_modules, task_type="CAUSAL_LM")
+                                   lora_dropout=self.config.lora_dropout,
+                                   target_modules=targets, task_type="CAUSAL_LM", **layers)
             with warnings.catch_warnings():
                 # peft reads a property transformers 5 deprecated; the warning is theirs, not the user's
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
@@ -495,12 +531,11 @@ class Trainer:
                     sync = self.forward_model.no_sync()  # all-reduce once per optimizer step
                 with sync:
                     with self._autocast():
-                        logits = self.forward_model(**batch.model_inputs(), use_cache=False).logits
-                    loss_sum = token_loss_sum(logits, batch.targets)
+                        loss_sum = forward_loss_sum(self.forward_model, batch, select_logits=self.select_logits)
                     scaled: Any = loss_sum * scale / denom if distributed else loss_sum / denom
                     scaled.backward()
                 window_loss += loss_sum.detach()
-                del logits, loss_sum
+                del loss_sum
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
             self.optimizer.step()
@@ -596,8 +631,7 @@ class Trainer:
             for i in range(0, len(examples), bs):
                 batch = collate(examples[i : i + bs], pad).to(self.device)
                 with self._autocast():
-                    logits = self.eval_model(**batch.model_inputs(), use_cache=False).logits
-                total += token_loss_sum(logits, batch.targets).double()
+                    total += forward_loss_sum(self.eval_model, batch, select_logits=self.select_logits).double()
                 count += batch.n_label_tokens
         finally:
             self.model.train()

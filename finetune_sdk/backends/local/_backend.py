@@ -16,16 +16,21 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from finetune_sdk._clock import Clock
 from finetune_sdk.backends.base import (
     Backend,
+    CanDeploy,
     CanInvoke,
     ChatResponse,
     CostEstimate,
+    DeploymentRecord,
+    DeploymentSpec,
+    DeploymentStatus,
     InferenceConfig,
     JobKind,
     JobRecord,
@@ -159,7 +164,21 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
-class LocalBackend(Backend, CanInvoke):
+@dataclass
+class _Deployed:
+    """A model held in memory by this process for a local deployment."""
+
+    record: DeploymentRecord
+    root: Path
+    loaded: Any
+
+
+#: local deployments of this process, by id (a local deployment lives as long as the process, or its ``with``)
+_DEPLOYED: dict[str, _Deployed] = {}
+_DEPLOYED_LOCK = threading.Lock()
+
+
+class LocalBackend(Backend, CanInvoke, CanDeploy):
     """Fine-tuning, continued pre-training and inference of Hugging Face causal LMs on this machine.
 
     Each job is a folder under ``root`` and a detached worker process
@@ -679,17 +698,9 @@ class LocalBackend(Backend, CanInvoke):
             ServiceValidationError: the prompt does not fit in the model's context.
             BackendNotInstalledError: torch or transformers are missing.
         """
-        source = self._chat_source(model_id)
-        require_local_deps("run a model", INFERENCE_DEPS)
-        from finetune_sdk.backends.local import inference
-
-        try:
-            loaded = inference.load(source, self.device)
-        except OSError as exc:
-            raise ResourceNotFoundError(
-                f"cannot load model {model_id!r} from {source!r}: {exc}. For hub ids, check the network "
-                "(HF_HUB_OFFLINE) or download the model first.", backend=self.name, code="LoadFailed",
-            ) from exc
+        with _DEPLOYED_LOCK:
+            deployed = _DEPLOYED.get(model_id)
+        loaded = deployed.loaded if deployed is not None else self._load(model_id)
         prompt_ids = loaded.encode(system, turns)
         if loaded.context and len(prompt_ids) >= loaded.context:
             raise ServiceValidationError(
@@ -700,3 +711,115 @@ class LocalBackend(Backend, CanInvoke):
         return ChatResponse(text=result.text, stop_reason=result.stop_reason,
                             input_tokens=result.input_tokens, output_tokens=result.output_tokens,
                             tokens_estimated=False, latency_s=result.latency_s, model_id=model_id)
+
+    def _load(self, model_id: str) -> Any:
+        """The loaded model for ``model_id`` (from the in-process cache when it is there).
+
+        Raises:
+            ResourceNotFoundError: unknown model, or a hub id that cannot be fetched (offline).
+            BackendNotInstalledError: torch or transformers are missing.
+        """
+        source = self._chat_source(model_id)
+        require_local_deps("run a model", INFERENCE_DEPS)
+        from finetune_sdk.backends.local import inference
+
+        try:
+            return inference.load(source, self.device)
+        except OSError as exc:
+            raise ResourceNotFoundError(
+                f"cannot load model {model_id!r} from {source!r}: {exc}. For hub ids, check the network "
+                "(HF_HUB_OFFLINE) or download the model first.", backend=self.name, code="LoadFailed",
+            ) from exc
+
+    # --- deployments -------------------------------------------------------------------------------------
+    def _deployment_id(self, spec: DeploymentSpec) -> str:
+        digest = hashlib.sha256(f"{self.root.resolve()}|{spec.client_token()}".encode()).hexdigest()[:10]
+        return f"local-{_slug(spec.name, 40)}-{digest}"
+
+    def create_deployment(self, spec: DeploymentSpec) -> DeploymentRecord:
+        """Load the model into this process once and keep it there until the deployment is deleted.
+
+        A local deployment is in-process: ``Model.deploy()`` returns it ACTIVE with the model loaded, its
+        ``chat``/``invoke`` answer from that copy, and ``delete()`` (or leaving the ``with`` block) frees it.
+        It costs nothing and is not visible to other processes. Creating the same spec twice returns the same
+        deployment.
+
+        Raises:
+            ConfigurationError: a deployment kind other than ``"local"``.
+            ResourceNotFoundError: unknown model, or a model that cannot be loaded.
+            BackendNotInstalledError: torch or transformers are missing.
+
+        Examples:
+            >>> import tempfile
+            >>> from finetune_sdk.backends.base import DeploymentSpec
+            >>> from finetune_sdk.training.tiny import build_tiny_model
+            >>> folder = build_tiny_model(tempfile.mkdtemp() + "/m", hidden_size=32, layers=1, heads=2)
+            >>> backend = LocalBackend(root=tempfile.mkdtemp())
+            >>> record = backend.create_deployment(DeploymentSpec(model_id=str(folder), name="d", kind="local"))
+            >>> record.status.value, record.hourly_cost, [d.id for d in backend.list_deployments()] == [record.id]
+            ('active', 0.0, True)
+            >>> backend.delete_deployment(record.id); list(backend.list_deployments())
+            []
+        """
+        if spec.kind != "local":
+            raise ConfigurationError(
+                f"the local backend deploys in-process only: kind={spec.kind!r} is not possible here; leave kind "
+                "unset (or pass kind='local')"
+            )
+        deployment_id = self._deployment_id(spec)
+        with _DEPLOYED_LOCK:
+            existing = _DEPLOYED.get(deployment_id)
+        if existing is not None:
+            return existing.record
+        loaded = self._load(spec.model_id)
+        record = DeploymentRecord(
+            id=deployment_id, name=spec.name, backend=self.name, model_id=spec.model_id, kind="local",
+            status=DeploymentStatus.ACTIVE, raw_status="loaded", invoke_id=deployment_id, hourly_cost=0.0,
+            created_at=self.clock.now(),
+            raw={"source": str(loaded.source), "device": str(loaded.device), "parameters": int(loaded.n_params),
+                 "pid": os.getpid()},
+        )
+        with _DEPLOYED_LOCK:
+            _DEPLOYED.setdefault(deployment_id, _Deployed(record=record, root=self.root.resolve(), loaded=loaded))
+            return _DEPLOYED[deployment_id].record
+
+    def describe_deployment(self, deployment_id: str) -> DeploymentRecord:
+        """The record of one of this process's local deployments.
+
+        Raises:
+            ResourceNotFoundError: no such deployment in this process (local deployments are in-process).
+        """
+        with _DEPLOYED_LOCK:
+            deployed = _DEPLOYED.get(deployment_id)
+        if deployed is None:
+            raise ResourceNotFoundError(
+                f"no local deployment {deployment_id!r} in this process; local deployments live in the process "
+                "that created them (Model.deploy()) until deleted", backend=self.name, code="NotFound",
+            )
+        return deployed.record
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        """Free the deployment's model (a deployment that is gone is a no-op)."""
+        with _DEPLOYED_LOCK:
+            deployed = _DEPLOYED.pop(deployment_id, None)
+            still_used = deployed is not None and any(
+                d.loaded is deployed.loaded for d in _DEPLOYED.values())
+        if deployed is None or still_used:
+            return
+        if "torch" in sys.modules:
+            from finetune_sdk.backends.local import inference
+
+            inference.evict(deployed.loaded.source)
+        deployed.loaded = None
+
+    def list_deployments(self) -> Iterator[DeploymentRecord]:
+        """This process's local deployments made through a backend with the same root."""
+        root = self.root.resolve()
+        with _DEPLOYED_LOCK:
+            records = [d.record for d in _DEPLOYED.values() if d.root == root]
+        yield from records
+
+    def estimate_deployment_cost(self, spec: DeploymentSpec, *, hours: float = 1.0) -> CostEstimate | None:
+        """Zero: a local deployment runs in this process."""
+        return CostEstimate(total=0.0, breakdown={"compute": 0.0},
+                            assumptions=("runs in this process; electricity and hardware are not counted",))

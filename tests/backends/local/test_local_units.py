@@ -298,3 +298,38 @@ def test_checkpoint_state_loads_with_weights_only(tmp_path: Path) -> None:
     for call in loads:
         flags = {k.arg: k.value for k in call.keywords}
         assert isinstance(flags.get("weights_only"), ast.Constant) and flags["weights_only"].value is True
+
+
+def test_selected_logits_give_the_same_loss_and_lora_layers_limit_the_adapter(tiny_model: Path) -> None:
+    """Logits only where a row has a target: the same loss as the full computation, to float precision."""
+    torch = pytest.importorskip("torch")
+    from finetune_sdk.training.trainer import Trainer, collate, forward_loss_sum
+
+    config = resolve_config({"method": "lora", "loraLayers": 1, "maxSteps": 1}, JobKind.FINE_TUNING)
+    trainer = Trainer(base_model=str(tiny_model), kind=JobKind.FINE_TUNING, config=config,
+                      train_records=say_records(6), device="cpu")
+    assert trainer.select_logits
+    batch = collate(trainer.train_set.examples[:4], int(trainer.tokenizer.pad_token_id))
+    keep = (batch.targets != -100).any(dim=0)
+    assert not bool(keep.all())  # the prompt positions carry no targets, so something is skipped
+    with torch.no_grad():
+        full = forward_loss_sum(trainer.model, batch, select_logits=False)
+        selected = forward_loss_sum(trainer.model, batch, select_logits=True)
+    assert float(full) == pytest.approx(float(selected), rel=1e-5)
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, p in trainer.model.named_parameters()
+               if p.requires_grad and ".layers." in n}
+    assert adapted == {"0"}  # the tiny model has one layer: the last 1 is layer 0
+
+
+def test_lora_layers_adapts_only_the_last_layers(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from finetune_sdk.training.tiny import build_tiny_model
+    from finetune_sdk.training.trainer import Trainer
+
+    folder = build_tiny_model(tmp_path / "m3", hidden_size=32, layers=3, heads=2, seed=0)
+    config = resolve_config({"method": "lora", "loraLayers": 2, "maxSteps": 1}, JobKind.FINE_TUNING)
+    trainer = Trainer(base_model=str(folder), kind=JobKind.FINE_TUNING, config=config,
+                      train_records=say_records(4), device="cpu")
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, p in trainer.model.named_parameters()
+               if p.requires_grad and ".layers." in n}
+    assert adapted == {"1", "2"}
