@@ -348,6 +348,7 @@ def _run(args: argparse.Namespace, out: _Out, summary: dict[str, Any]) -> int:
     curve = workdir / "loss_curve.png"
     job.plot_metrics(curve)
     speed = job.record.raw.get("tokens_per_second")
+    worker_cpu = 0.0 if reused_training else float(job.record.raw.get("cpu_seconds") or 0.0)
     out(f"   done: validation loss {validation[0]:.3f} -> {validation[-1]:.3f}"
         + (f"; {speed:.0f} tokens/s" if speed else "") + f"; loss curve: {curve}")
     summary["fine_tune"] = {"job_id": job.id, "steps": job.record.raw.get("step"), "reused": reused_training,
@@ -393,7 +394,10 @@ def _run(args: argparse.Namespace, out: _Out, summary: dict[str, Any]) -> int:
                                   name=f"demo-student-s{seed}{suffix}")
     if student_job.status is JobStatus.COMPLETED:
         out(f"   reused: student job {student_job.id} already completed in an earlier demo run")
+    student_reused = student_job.status is JobStatus.COMPLETED
     student_job.wait(progress=show)
+    if not student_reused:
+        worker_cpu += float(student_job.record.raw.get("cpu_seconds") or 0.0)
     student = student_job.model
     final = evaluator.compare([base, tuned, student], splits.test)
     (workdir / "evaluation.md").write_text(final.to_markdown() + "\n", encoding="utf-8")
@@ -412,6 +416,8 @@ def _run(args: argparse.Namespace, out: _Out, summary: dict[str, Any]) -> int:
     better = comparison.ci_low is not None and comparison.ci_low > 0
     summary["ok"] = better
     elapsed = time.perf_counter() - out.started
+    cpu = time.process_time() + worker_cpu
+    summary.update(cpu_seconds=round(cpu, 1), quiet_estimate_seconds=round(cpu / max(1, _cores()), 1))
     reuse_note = " (the fine-tuning run was reused from an earlier demo)" if reused_training else ""
     if not better:
         out(f"\nFAILED: the tuned model ({_pct(tuned_row['exact_match'])}%) does not beat the base "
@@ -422,7 +428,17 @@ def _run(args: argparse.Namespace, out: _Out, summary: dict[str, Any]) -> int:
         f"{_pct(tuned_row['exact_match'])}% on {comparison.n} held-out prompts (difference CI "
         f"[{_pct(comparison.ci_low)}, {_pct(comparison.ci_high)}] points, p = {comparison.p_value:.2g}); "
         f"this demo run took {elapsed:.0f}s{reuse_note}.")
+    out(f"    It used {cpu:.0f} CPU-seconds (this process and its training workers): about "
+        f"{cpu / max(1, _cores()):.0f}s on {_cores()} otherwise idle cores.")
     return 0
+
+
+def _cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def _pct(value: float | None) -> str:

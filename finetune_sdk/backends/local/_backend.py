@@ -503,6 +503,7 @@ class LocalBackend(Backend, CanInvoke, CanDeploy):
             raw={"run_dir": str(run.path), "step": state.step, "total_steps": state.total_steps,
                  "epoch": state.epoch, "pid": state.pid, "attempt": state.attempt, "device": state.device,
                  "tokens_per_second": state.tokens_per_second, "tokens_seen": state.tokens_seen,
+                 "train_seconds": state.train_seconds, "cpu_seconds": state.cpu_seconds,
                  "resumed_from_step": state.resumed_from_step,
                  "checkpoints": [step for step, _ in run.checkpoints()]},
         )
