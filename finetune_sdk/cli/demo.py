@@ -112,9 +112,9 @@ class DemoSettings:
 QUICK = DemoSettings(train=1200, validation=60, test=60, distill_prompts=600, teacher_steps=200, student_steps=250)
 
 #: SmolLM2-135M-Instruct with LoRA: sized to fit in a few minutes on 2 CPU cores
-PRETRAINED = DemoSettings(train=240, validation=16, test=100, distill_prompts=240, teacher_steps=30,
+PRETRAINED = DemoSettings(train=160, validation=16, test=100, distill_prompts=240, teacher_steps=20,
                           student_steps=300, learning_rate=2e-3, batch_size=8, method="lora", lora_layers=12)
-PRETRAINED_QUICK = replace(PRETRAINED, train=160, test=60, distill_prompts=160, teacher_steps=20,
+PRETRAINED_QUICK = replace(PRETRAINED, train=96, test=60, distill_prompts=160, teacher_steps=12,
                            student_steps=200)
 
 

@@ -333,3 +333,19 @@ def test_lora_layers_adapts_only_the_last_layers(tmp_path: Path) -> None:
     adapted = {n.split(".layers.")[1].split(".")[0] for n, p in trainer.model.named_parameters()
                if p.requires_grad and ".layers." in n}
     assert adapted == {"1", "2"}
+
+
+def test_transformers_progress_bars_follow_the_sdk_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("transformers")
+    from transformers.utils import logging as hf_logging
+
+    from finetune_sdk.training._hf_progress import transformers_progress
+
+    hf_logging.enable_progress_bar()
+    monkeypatch.setenv("FINETUNE_SDK_DISABLE_PROGRESS_BARS", "1")
+    with transformers_progress():
+        assert not hf_logging.is_progress_bar_enabled()
+    assert hf_logging.is_progress_bar_enabled()  # restored after the block
+    monkeypatch.delenv("FINETUNE_SDK_DISABLE_PROGRESS_BARS")
+    with transformers_progress():
+        assert hf_logging.is_progress_bar_enabled()
