@@ -106,7 +106,7 @@ class DemoSettings:
         return {"method": "full", "epochCount": 100, "maxSteps": self.student_steps,
                 "batchSize": self.student_batch_size, "learningRate": self.student_learning_rate,
                 "learningRateWarmupSteps": 20, "evalEverySteps": 50, "logEverySteps": 10,
-                "saveEverySteps": 100, "maxSequenceLength": 64, "seed": seed}
+                "saveEverySteps": 100, "maxSequenceLength": 160, "seed": seed}
 
 
 QUICK = DemoSettings(train=1200, validation=60, test=60, distill_prompts=600, teacher_steps=200, student_steps=250)
@@ -159,8 +159,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--workdir", type=Path, default=None,
-                   help="where models, runs and reports go (default: $FINETUNE_SDK_HOME/demo or "
-                   "~/.cache/finetune_sdk/demo)")
+                   help="where the demo's reports, summary.json and tiny models go (default: "
+                   "$FINETUNE_SDK_HOME/demo or ~/.cache/finetune_sdk/demo); runs always go to the local "
+                   "backend's registry, $FINETUNE_SDK_HOME/runs")
     p.add_argument("--quick", action="store_true", help="smaller data and fewer steps")
     p.add_argument("--tiny", action="store_true",
                    help="use the tiny random-init model even when SmolLM2-135M-Instruct is installed")
@@ -293,12 +294,12 @@ def _run(args: argparse.Namespace, out: _Out, summary: dict[str, Any]) -> int:
         started = time.perf_counter()
         base = Model.foundation(REAL_MODEL, backend=backend)
         base_source = REAL_MODEL
-        base_params = alias.parameters
         base_label = "base (SmolLM2-135M-Instruct)"
         from finetune_sdk.training._gguf import converted_folder, materialize
 
         cached = converted_folder(gguf)
         folder = materialize(gguf)
+        base_params = _count(folder)
         if cached is not None:
             out(f"   {base_params:,} parameters; reused the safetensors folder an earlier run converted: {folder}")
         else:
