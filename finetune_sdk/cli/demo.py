@@ -18,7 +18,7 @@ It runs the same calls a real project makes, on the ``local`` backend:
 6. the one-line change that runs the same script on Amazon Bedrock.
 
 Runs go to the local backend's run registry (``$FINETUNE_SDK_HOME/runs``), so ``Job.attach``, ``Job.list``
-and ``finetune jobs --backend local`` see them; reports and ``summary.json`` go to the work directory
+and ``finetune jobs list --backend local`` see them; reports and ``summary.json`` go to the work directory
 (``$FINETUNE_SDK_HOME/demo``). A second run reuses the completed fine-tuning runs and evaluation answers of
 the first (the same data and settings give the same run ids) and says what it reused.
 
@@ -341,7 +341,7 @@ def _run(args: argparse.Namespace, out: _Out, summary: dict[str, Any]) -> int:
             "to train again)")
     else:
         out(f"   job {job.id} ({job.status.value}); follow it from anywhere with "
-            f"Job.attach({job.id!r}, backend='local') or `finetune jobs --backend local`")
+            f"Job.attach({job.id!r}, backend='local') or `finetune jobs list --backend local`")
     job.wait(progress=show)
     tuned = job.model
     points = job.metric_points()
