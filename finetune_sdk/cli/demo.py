@@ -53,7 +53,8 @@ REAL_MODEL = "smollm2-135m-instruct"
 INSTRUCTIONS = "Reply with the rewritten date only."
 
 EXAMPLES = """examples:
-  finetune demo                        the full demo (SmolLM2-135M-Instruct + LoRA; about 4 minutes on 2 CPU cores)
+  finetune demo                        the full demo (SmolLM2-135M-Instruct + LoRA): about 3.5 minutes of
+                                       work for 2 idle CPU cores (much longer on a busy machine)
   finetune demo --quick                a shorter run (smaller data, fewer steps)
   finetune demo --tiny                 the tiny random-init model instead of SmolLM2 (no model install needed)
   finetune demo --workdir ./demo --json
@@ -401,6 +402,9 @@ def _run(args: argparse.Namespace, out: _Out, summary: dict[str, Any]) -> int:
         worker_cpu += float(student_job.record.raw.get("cpu_seconds") or 0.0)
     student = student_job.model
     final = evaluator.compare([base, tuned, student], splits.test)
+    earlier = final.run.resumed - 2 * len(splits.test)  # base and tuned answers come from the first compare
+    if earlier > 0:
+        out(f"   reused: {earlier} of the student's answers from an earlier demo run's evaluation checkpoint")
     (workdir / "evaluation.md").write_text(final.to_markdown() + "\n", encoding="utf-8")
     labels[student.name] = ("distilled student", student_params)
     rows = _rows(final, labels)
