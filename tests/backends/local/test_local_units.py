@@ -349,3 +349,19 @@ def test_transformers_progress_bars_follow_the_sdk_switch(monkeypatch: pytest.Mo
     monkeypatch.delenv("FINETUNE_SDK_DISABLE_PROGRESS_BARS")
     with transformers_progress():
         assert hf_logging.is_progress_bar_enabled()
+
+
+def test_the_old_tiny_module_warns_on_use_not_on_import() -> None:
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module = importlib.import_module("finetune_sdk.backends.local.tiny")
+    with pytest.warns(DeprecationWarning, match="moved to finetune_sdk.training.tiny"):
+        from finetune_sdk.backends.local.tiny import build_tiny_model
+    from finetune_sdk.training.tiny import build_tiny_model as current
+
+    assert build_tiny_model is current
+    with pytest.raises(AttributeError):
+        _ = module.nothing_here
