@@ -61,9 +61,19 @@ class LoadedModel:
 
     def __init__(self, source: str, device: torch.device) -> None:
         transformers: Any = importlib.import_module("transformers")
+        from finetune_sdk.training._gguf import materialize_if_gguf
+        from finetune_sdk.training._hf_progress import transformers_progress
 
         self.source = source
         self.device = device
+        with transformers_progress():
+            self._load(transformers, materialize_if_gguf(source), device)
+        self._queue: list[_Request] = []
+        self._queue_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    def _load(self, transformers: Any, source: str, device: torch.device) -> None:
+        self.folder = source
         self.tokenizer: Any = transformers.AutoTokenizer.from_pretrained(source)
         ensure_chat_template(self.tokenizer)
         self.tokenizer.padding_side = "left"
@@ -75,9 +85,6 @@ class LoadedModel:
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
         self.eos_ids = self._eos_ids()
-        self._queue: list[_Request] = []
-        self._queue_lock = threading.Lock()
-        self._run_lock = threading.Lock()
 
     def _eos_ids(self) -> list[int]:
         ids: set[int] = set()
