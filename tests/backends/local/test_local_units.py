@@ -323,8 +323,8 @@ def test_selected_logits_give_the_same_loss_and_lora_layers_limit_the_adapter(ti
 
 def test_lora_layers_adapts_only_the_last_layers(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from finetune_sdk.training.tiny import build_tiny_model
     from finetune_sdk.training._trainer import Trainer
+    from finetune_sdk.training.tiny import build_tiny_model
 
     folder = build_tiny_model(tmp_path / "m3", hidden_size=32, layers=3, heads=2, seed=0)
     config = resolve_config({"method": "lora", "loraLayers": 2, "maxSteps": 1}, JobKind.FINE_TUNING)
