@@ -224,6 +224,7 @@ class RewardFunction(Metric):
         ref_errors: list[str] = []
         comp_scores: list[float | None] = []
         comp_errors: list[str] = []
+        empty_scores: list[float | None] = []
         for i, record in enumerate(records):
             reference, fields = record_fields(record)
             if reference is not None:
@@ -232,6 +233,8 @@ class RewardFunction(Metric):
                     ref_scores.append(self._core.call(text, reference, fields))
                 except Exception as exc:
                     ref_errors.append(f"record {i}: {type(exc).__name__}: {exc}")
+                with contextlib.suppress(Exception):
+                    empty_scores.append(self._core.call("", reference, fields))
             if completions is not None:
                 try:
                     comp_scores.append(self._core.call(completion_text(completions[i]), reference, fields))
@@ -239,7 +242,8 @@ class RewardFunction(Metric):
                     comp_errors.append(f"record {i}: {type(exc).__name__}: {exc}")
         references = summarize(ref_scores, ref_errors) if (ref_scores or ref_errors) else None
         comps = summarize(comp_scores, comp_errors) if completions is not None else None
-        warnings = warnings_for(self.name, references, comps)
+        empty = summarize(empty_scores) if empty_scores else None
+        warnings = warnings_for(self.name, references, comps, empty)
         if references is None:
             warnings.insert(0, "no record has a reference answer; the function was checked on completions only")
         return RewardVerification(

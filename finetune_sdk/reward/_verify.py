@@ -115,9 +115,26 @@ class RewardVerification(BaseModel):
         return self.to_text()
 
 
-def warnings_for(name: str, references: ScoreSummary | None, completions: ScoreSummary | None) -> list[str]:
-    """The warnings of a verification (problems of the function, then AWS's guidance on the baseline)."""
+def warnings_for(
+    name: str,
+    references: ScoreSummary | None,
+    completions: ScoreSummary | None,
+    empty: ScoreSummary | None = None,
+) -> list[str]:
+    """The warnings of a verification (problems of the function, then AWS's guidance on the baseline).
+    ``empty`` are the scores of an empty completion, a negative control."""
     out: list[str] = []
+    if (
+        references is not None
+        and empty is not None
+        and references.mean is not None
+        and empty.mean is not None
+        and empty.mean >= references.mean
+    ):
+        out.append(
+            f"an empty completion scores {empty.mean:.2f} on average, as much as the reference answers; a policy "
+            "can collect this reward without answering (reward hacking): make wrong answers score lower"
+        )
     for label, s in (("reference answers", references), ("completions", completions)):
         if s is None or s.count == 0:
             continue
@@ -136,7 +153,7 @@ def warnings_for(name: str, references: ScoreSummary | None, completions: ScoreS
                 f"{s.out_of_range} scores of the {label} are outside [0, 1]; AWS asks for normalised rewards "
                 "in 0-1: rescale the function"
             )
-        if s.constant:
+        if s.constant and (label == "completions" or s.minimum != 1.0):
             out.append(
                 f"every gradable {label[:-1] if label.endswith('s') else label} scores {s.minimum}; a constant "
                 "reward gives GRPO no signal: make the function discriminate"
