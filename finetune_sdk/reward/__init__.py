@@ -31,16 +31,21 @@ from __future__ import annotations
 from finetune_sdk.reward._bundle import HANDLER, LambdaBundle
 from finetune_sdk.reward._contract import completion_text
 from finetune_sdk.reward._function import RewardFunction, TRLRewardFunc, record_fields, reward
+from finetune_sdk.reward._grpo import GRPOResult, GRPOSettings, local_generator, train_grpo
 from finetune_sdk.reward._verify import RewardVerification, ScoreSummary
 
 __all__ = [
     "HANDLER",
+    "GRPOResult",
+    "GRPOSettings",
     "LambdaBundle",
     "RewardFunction",
     "RewardVerification",
     "ScoreSummary",
     "TRLRewardFunc",
     "completion_text",
+    "local_generator",
     "record_fields",
     "reward",
+    "train_grpo",
 ]

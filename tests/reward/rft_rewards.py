@@ -26,3 +26,12 @@ def fussy(completion: str, *, reference_answer: object = None, unit: str = "") -
     if "boom" in completion:
         raise ValueError("cannot parse boom")
     return 1.0 if unit and unit in completion else 0.0
+
+
+@reward
+def letter_share(completion: str, *, reference_answer: object = None, **fields: object) -> float | None:
+    """Share of the first four characters that are the reference letter (a dense 'answer with X' reward)."""
+    if not isinstance(reference_answer, str) or not reference_answer:
+        return None
+    head = completion[:4]
+    return sum(ch == reference_answer for ch in head) / 4 if head else 0.0
