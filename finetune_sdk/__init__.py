@@ -25,22 +25,34 @@ if TYPE_CHECKING:
     from finetune_sdk import backends, catalog, errors
     from finetune_sdk._progress import disable_progress_bars, enable_progress_bars
     from finetune_sdk.backends import register_backend
-    from finetune_sdk.backends.base import (
-        ChatResponse,
-        CostEstimate,
-        InferenceConfig,
-        InvocationLogSource,
-        JobKind,
-        JobStatus,
-        MetadataFilter,
-    )
     from finetune_sdk.data.dataset import Dataset
     from finetune_sdk.data.report import Issue, ValidationReport
     from finetune_sdk.distillation import Distiller
     from finetune_sdk.errors import FinetuneError
     from finetune_sdk.evaluation import EvaluationReport, Evaluator
+    from finetune_sdk.hyperparameters import (
+        ClaudeHaikuHyperparameters,
+        CohereCommandHyperparameters,
+        Hyperparameters,
+        LlamaHyperparameters,
+        NovaHyperparameters,
+        TitanTextHyperparameters,
+    )
     from finetune_sdk.jobs import Job
     from finetune_sdk.models import Deployment, Model
+    from finetune_sdk.specs import (
+        ChatResponse,
+        CostEstimate,
+        DeploymentSpec,
+        DeploymentStatus,
+        InferenceConfig,
+        InvocationLogSource,
+        JobKind,
+        JobSpec,
+        JobStatus,
+        MetadataFilter,
+        TeacherConfig,
+    )
 
 _LAZY: dict[str, tuple[str, str | None]] = {
     "backends": ("finetune_sdk.backends", None),
@@ -49,13 +61,23 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "disable_progress_bars": ("finetune_sdk._progress", "disable_progress_bars"),
     "enable_progress_bars": ("finetune_sdk._progress", "enable_progress_bars"),
     "register_backend": ("finetune_sdk.backends", "register_backend"),
-    "ChatResponse": ("finetune_sdk.backends.base", "ChatResponse"),
-    "CostEstimate": ("finetune_sdk.backends.base", "CostEstimate"),
-    "InferenceConfig": ("finetune_sdk.backends.base", "InferenceConfig"),
-    "InvocationLogSource": ("finetune_sdk.backends.base", "InvocationLogSource"),
-    "JobKind": ("finetune_sdk.backends.base", "JobKind"),
-    "JobStatus": ("finetune_sdk.backends.base", "JobStatus"),
-    "MetadataFilter": ("finetune_sdk.backends.base", "MetadataFilter"),
+    "ChatResponse": ("finetune_sdk.specs", "ChatResponse"),
+    "CostEstimate": ("finetune_sdk.specs", "CostEstimate"),
+    "DeploymentSpec": ("finetune_sdk.specs", "DeploymentSpec"),
+    "DeploymentStatus": ("finetune_sdk.specs", "DeploymentStatus"),
+    "InferenceConfig": ("finetune_sdk.specs", "InferenceConfig"),
+    "InvocationLogSource": ("finetune_sdk.specs", "InvocationLogSource"),
+    "JobKind": ("finetune_sdk.specs", "JobKind"),
+    "JobSpec": ("finetune_sdk.specs", "JobSpec"),
+    "JobStatus": ("finetune_sdk.specs", "JobStatus"),
+    "MetadataFilter": ("finetune_sdk.specs", "MetadataFilter"),
+    "TeacherConfig": ("finetune_sdk.specs", "TeacherConfig"),
+    "ClaudeHaikuHyperparameters": ("finetune_sdk.hyperparameters", "ClaudeHaikuHyperparameters"),
+    "CohereCommandHyperparameters": ("finetune_sdk.hyperparameters", "CohereCommandHyperparameters"),
+    "Hyperparameters": ("finetune_sdk.hyperparameters", "Hyperparameters"),
+    "LlamaHyperparameters": ("finetune_sdk.hyperparameters", "LlamaHyperparameters"),
+    "NovaHyperparameters": ("finetune_sdk.hyperparameters", "NovaHyperparameters"),
+    "TitanTextHyperparameters": ("finetune_sdk.hyperparameters", "TitanTextHyperparameters"),
     "Dataset": ("finetune_sdk.data.dataset", "Dataset"),
     "Issue": ("finetune_sdk.data.report", "Issue"),
     "ValidationReport": ("finetune_sdk.data.report", "ValidationReport"),
@@ -70,21 +92,31 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 __all__ = [
     "ChatResponse",
+    "ClaudeHaikuHyperparameters",
+    "CohereCommandHyperparameters",
     "CostEstimate",
     "Dataset",
     "Deployment",
+    "DeploymentSpec",
+    "DeploymentStatus",
     "Distiller",
     "EvaluationReport",
     "Evaluator",
     "FinetuneError",
+    "Hyperparameters",
     "InferenceConfig",
     "InvocationLogSource",
     "Issue",
     "Job",
     "JobKind",
+    "JobSpec",
     "JobStatus",
+    "LlamaHyperparameters",
     "MetadataFilter",
     "Model",
+    "NovaHyperparameters",
+    "TeacherConfig",
+    "TitanTextHyperparameters",
     "ValidationReport",
     "__version__",
     "backends",

@@ -7,7 +7,8 @@ builtin that matches their meaning, so ``except ValueError`` keeps working in co
     ├── ConfigurationError(ValueError)          a setting, spec or argument is wrong; nothing was sent
     │   ├── HyperparameterError                 unknown name or value out of the catalog's range
     │   ├── RequestValidationError              a request would break a service constraint botocore skips
-    │   └── CostLimitExceededError              estimate_cost() is above the max_cost guard
+    │   ├── CostLimitExceededError              estimate_cost() is above the max_cost guard
+    │   └── S3UriError(DataError)               an s3:// URI is malformed (also a DataError)
     ├── DataError(ValueError)                   a dataset cannot be read or used as asked
     │   ├── DatasetValidationError              validation found errors (carries the ValidationReport)
     │   └── FormatDetectionError                the wire format is unknown or mixed
@@ -66,6 +67,7 @@ __all__ = [
     "RequestValidationError",
     "ResourceConflictError",
     "ResourceNotFoundError",
+    "S3UriError",
     "ServiceUnavailableError",
     "ServiceValidationError",
     "ThrottlingError",
@@ -108,6 +110,14 @@ class CostLimitExceededError(ConfigurationError):
 
 class DataError(FinetuneError, ValueError):
     """A dataset cannot be read, converted or used as asked."""
+
+
+class S3UriError(ConfigurationError, DataError):
+    """An ``s3://`` URI is malformed (bucket-name rules, ``..``, wildcards, control characters). Nothing was sent.
+
+    Both a ``ConfigurationError`` (an argument is wrong) and a ``DataError`` (a data source cannot be read), so
+    code that caught either before still catches it.
+    """
 
 
 class DatasetValidationError(DataError):

@@ -20,12 +20,13 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from finetune_sdk.catalog import HyperparameterSpec
-from finetune_sdk.errors import HyperparameterError
+from finetune_sdk.errors import ConfigurationError, HyperparameterError
 
 __all__ = [
     "ClaudeHaikuHyperparameters",
@@ -108,11 +109,31 @@ class CohereCommandHyperparameters(Hyperparameters):
 
 
 def format_service_value(value: HyperparameterValue) -> str:
-    """How a value is written in a string map: ``True`` → ``"true"``, ``1e-05`` → ``"1e-05"``."""
+    """The one string form of a hyperparameter value in the services' string maps (Bedrock ``hyperParameters``,
+    SageMaker ``HyperParameters``): ``2`` → ``"2"``, ``1e-05`` → ``"0.00001"``, ``True`` → ``"true"``.
+
+    Floats are written in plain decimal notation, as the AWS samples pass them (``"learningRate": "0.00005"``),
+    and integral floats without a fraction, so a value is read alike by every parser on the other side (Java's
+    ``Integer.parseInt`` rejects ``"2.0"``; some parsers reject ``"1e-05"``).
+
+    Raises:
+        ConfigurationError: a float that is not finite (``nan``, ``inf``).
+
+    Examples:
+        >>> [format_service_value(v) for v in (2, 1e-05, 0.5, 2.0, True, "Auto")]
+        ['2', '0.00001', '0.5', '2', 'true', 'Auto']
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigurationError(f"hyperparameter value {value!r} is not a finite number; pass a real number")
+        if value.is_integer():
+            return str(int(value))
+        text = format(Decimal(repr(value)), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
     return str(value)
 
 

@@ -41,6 +41,7 @@ from finetune_sdk._progress import progress_bar, progress_enabled
 from finetune_sdk.backends.base import (
     Backend,
     BackendOptions,
+    CanPreflightImport,
     CostEstimate,
     InvocationLogSource,
     JobKind,
@@ -414,12 +415,10 @@ class Job:
             ConfigurationError: the pre-flight check failed; the message lists every problem.
         """
         be = _backends.resolve(backend)
-        if preflight:
-            check = getattr(be, "preflight_import", None)
-            if callable(check):
-                report = check(source)
-                if not getattr(report, "ok", True):
-                    raise ConfigurationError(f"the model folder {source} cannot be imported:\n{report}")
+        if preflight and isinstance(be, CanPreflightImport):
+            report = be.preflight_import(source)
+            if not report.ok:
+                raise ConfigurationError(f"the model folder {source} cannot be imported:\n{report}")
         payload = {"kind": "import", "source": source}
         default_job, default_model = _default_names(JobKind.IMPORT, source, payload)
         job_name = name or default_job
@@ -503,7 +502,8 @@ class Job:
         clock = self.backend.clock
         interval_max = poll_interval if poll_interval is not None else self.backend.default_poll_interval
         interval = min(interval_max, max(interval_max / 8, 1.0)) if interval_max > 0 else 0.0
-        start = clock.monotonic()
+        from finetune_sdk._aws.retry import poll  # the one polling policy (tenacity), on the backend's clock
+
         errors = 0
         show = progress_enabled() if progress is None else progress
         bar = progress_bar(
@@ -513,30 +513,39 @@ class Job:
             enabled=show,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
         )
+
+        def check() -> Job | None:
+            nonlocal errors
+            try:
+                self.refresh()
+                errors = 0
+            except _TRANSIENT:
+                errors += 1
+                if errors > _MAX_POLL_ERRORS:
+                    raise
+            self._update_bar(bar)
+            return self if self.status.is_terminal else None
+
+        def timed_out(waited: float) -> JobTimeoutError:
+            return JobTimeoutError(
+                f"job {self.name} is still {self.status.value} after {waited:.0f}s. It keeps running: "
+                "call job.wait() again, or job.stop() to end it.",
+                job_id=self.id,
+                status=self.status.value,
+                waited_s=waited,
+            )
+
         try:
-            while True:
-                try:
-                    self.refresh()
-                    errors = 0
-                except _TRANSIENT:
-                    errors += 1
-                    if errors > _MAX_POLL_ERRORS:
-                        raise
-                self._update_bar(bar)
-                if self.status.is_terminal:
-                    break
-                waited = clock.monotonic() - start
-                if timeout is not None and waited >= timeout:
-                    raise JobTimeoutError(
-                        f"job {self.name} is still {self.status.value} after {waited:.0f}s. It keeps running: "
-                        "call job.wait() again, or job.stop() to end it.",
-                        job_id=self.id,
-                        status=self.status.value,
-                        waited_s=waited,
-                    )
-                sleep_for = interval if timeout is None else min(interval, max(timeout - waited, 0.0))
-                clock.sleep(sleep_for)
-                interval = min(interval * 1.5, interval_max) if interval_max > 0 else 0.0
+            poll(
+                check,
+                clock=clock,
+                interval=interval,
+                max_interval=interval_max,
+                backoff=1.5,
+                timeout=timeout,
+                what=f"job {self.name}",
+                on_timeout=timed_out,
+            )
         finally:
             bar.close()
         return self._raise_for_status()
@@ -554,8 +563,7 @@ class Job:
     def _raise_for_status(self) -> Job:
         record = self.record
         if record.status is JobStatus.FAILED:
-            hint_fn = getattr(self.backend, "failure_hint", None)
-            hint = hint_fn(record) if callable(hint_fn) else None
+            hint = self.backend.failure_hint(record)
             message = f"job {record.name} failed: {record.failure_message or 'no reason given'}"
             if hint:
                 message += f"\nhint: {hint}"

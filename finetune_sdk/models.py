@@ -175,7 +175,7 @@ class Model:
             UnsupportedOperationError: the backend cannot deploy.
         """
         deployer: CanDeploy = require(self.backend, CanDeploy, "deploy models")
-        default_kind = {"bedrock": "provisioned", "sagemaker": "endpoint"}.get(self.backend.name, "local")
+        default_kind = deployer.default_deployment_kind
         dep_name = name or re.sub(r"[^0-9A-Za-z-]+", "-", f"{self.name}-deployment")[:63].strip("-")
         spec = DeploymentSpec(
             model_id=self.id,
@@ -297,24 +297,33 @@ class Deployment:
         clock = self.backend.clock
         interval_max = poll_interval if poll_interval is not None else self.backend.default_poll_interval
         interval = min(interval_max, max(interval_max / 8, 1.0)) if interval_max > 0 else 0.0
-        start = clock.monotonic()
-        while True:
+        from finetune_sdk._aws.retry import poll  # the one polling policy (tenacity), on the backend's clock
+
+        def check() -> Deployment | None:
             self.refresh()
-            if self.status is DeploymentStatus.ACTIVE:
-                return self
             if self.status is DeploymentStatus.FAILED:
                 raise FinetuneError(f"deployment {self.name} failed: {self.record.failure_message or 'no reason'}")
-            waited = clock.monotonic() - start
-            if timeout is not None and waited >= timeout:
-                raise JobTimeoutError(
-                    f"deployment {self.name} is still {self.status.value} after {waited:.0f}s; it keeps being "
-                    "created and billed: wait again or delete() it",
-                    job_id=self.id,
-                    status=self.status.value,
-                    waited_s=waited,
-                )
-            clock.sleep(interval)
-            interval = min(interval * 1.5, interval_max) if interval_max > 0 else 0.0
+            return self if self.status is DeploymentStatus.ACTIVE else None
+
+        def timed_out(waited: float) -> JobTimeoutError:
+            return JobTimeoutError(
+                f"deployment {self.name} is still {self.status.value} after {waited:.0f}s; it keeps being "
+                "created and billed: wait again or delete() it",
+                job_id=self.id,
+                status=self.status.value,
+                waited_s=waited,
+            )
+
+        return poll(
+            check,
+            clock=clock,
+            interval=interval,
+            max_interval=interval_max,
+            backoff=1.5,
+            timeout=timeout,
+            what=f"deployment {self.name}",
+            on_timeout=timed_out,
+        )
 
     def chat(
         self,

@@ -36,7 +36,7 @@ def code(source: str) -> Cell:
 # --- snippets shared by several notebooks (each notebook stays self-contained: they are copied in) ---------
 
 MODE_HEADER = """
-# How this notebook runs: OFFLINE against finetune_sdk.testing.AwsEmulation (an in-process AWS on top of
+# How this notebook runs: OFFLINE against finetune_sdk.testing.BedrockEmulation (an in-process AWS on top of
 # moto: real boto3 requests, scripted model answers, nothing leaves this machine) when no AWS credentials
 # are found or FINETUNE_SDK_OFFLINE=1; otherwise FOR REAL in your account, which costs money.
 import contextlib
@@ -305,7 +305,7 @@ NB02: list[Cell] = [
     clean-up.
 
     > **Offline, the numbers come from emulated models.** Without AWS credentials (or with
-    > `FINETUNE_SDK_OFFLINE=1`) every AWS request goes to `AwsEmulation`, and the three models' answers are
+    > `FINETUNE_SDK_OFFLINE=1`) every AWS request goes to `BedrockEmulation`, and the three models' answers are
     > *scripted* (next cells) to reproduce the shape of the published result. Offline results measure the
     > SDK's pipeline, not Claude. With credentials, the same cells fine-tune and evaluate the real models, in
     > `us-west-2`, and cost money (a few dollars of training plus Provisioned Throughput by the hour).
@@ -318,17 +318,17 @@ NB02: list[Cell] = [
     """, FIND_DATASETS, """
 
     if OFFLINE:
-        from finetune_sdk.testing import AwsEmulation
+        from finetune_sdk.testing import BedrockEmulation
 
         # the scripted answers come from `emulated_answer`, defined in the next cell
-        aws = stack.enter_context(AwsEmulation(
+        aws = stack.enter_context(BedrockEmulation(
             region=REGION, responder=lambda model_id, system, messages: emulated_answer(model_id, messages)))
         bedrock = aws.backend()
     else:
         bedrock = backends.get("bedrock", session=boto3.Session(region_name=REGION), region=REGION,
                                role_arn=os.environ["FINETUNE_SDK_ROLE_ARN"],
                                output_uri=os.environ["FINETUNE_SDK_OUTPUT_URI"])
-    print("mode:", "OFFLINE (AwsEmulation, scripted answers)" if OFFLINE else f"REAL AWS ({REGION})")
+    print("mode:", "OFFLINE (BedrockEmulation, scripted answers)" if OFFLINE else f"REAL AWS ({REGION})")
     print("datasets:", DATASETS)
     """),
     md("""
@@ -541,7 +541,7 @@ NB03: list[Cell] = [
     Model Import) so the same model answers through Bedrock's runtime.
 
     > **How it runs.** Without AWS credentials (or with `FINETUNE_SDK_OFFLINE=1`) SageMaker and Bedrock are
-    > emulated in-process (`SageMakerEmulation` and `AwsEmulation` share one moto account and one fake clock);
+    > emulated in-process (`SageMakerEmulation` and `BedrockEmulation` share one moto account and one fake clock);
     > endpoint and model answers are **scripted** (next cells), so offline accuracy numbers come from emulated
     > models. With credentials the same cells run in your account, in `us-east-1`: a `ml.g5.12xlarge` training
     > job, two `ml.g5.2xlarge` endpoints while the comparison runs, and a Bedrock import, all billed.
@@ -554,12 +554,12 @@ NB03: list[Cell] = [
     """, FIND_DATASETS, """
 
     if OFFLINE:
-        from finetune_sdk.testing import AwsEmulation, FakeClock
+        from finetune_sdk.testing import BedrockEmulation, FakeClock
         from finetune_sdk.testing.sagemaker import SageMakerEmulation
 
         clock = FakeClock()  # one clock for both services: waiting is instant
         # the scripted answers come from `endpoint_answer` and `bedrock_answer`, defined in the next cell
-        aws = stack.enter_context(AwsEmulation(
+        aws = stack.enter_context(BedrockEmulation(
             region=REGION, clock=clock,
             responder=lambda model_id, system, messages: bedrock_answer(model_id, messages)))
         sm = stack.enter_context(SageMakerEmulation(
@@ -779,10 +779,10 @@ NB04: list[Cell] = [
     TEACHER, STUDENT = "us.amazon.nova-pro-v1:0", "amazon.nova-micro-v1:0:128k"
 
     if OFFLINE:
-        from finetune_sdk.testing import AwsEmulation
+        from finetune_sdk.testing import BedrockEmulation
 
         # the scripted answers come from `emulated_answer`, defined in the next cell
-        aws = stack.enter_context(AwsEmulation(
+        aws = stack.enter_context(BedrockEmulation(
             region=REGION, responder=lambda model_id, system, messages: emulated_answer(model_id, messages)))
         bedrock = aws.backend()
         LOGS_URI = f"s3://{aws.bucket}/bedrock-invocation-logs"
@@ -791,7 +791,7 @@ NB04: list[Cell] = [
                                role_arn=os.environ["FINETUNE_SDK_ROLE_ARN"],
                                output_uri=os.environ["FINETUNE_SDK_OUTPUT_URI"])
         LOGS_URI = os.environ["FINETUNE_SDK_LOGS_URI"]
-    print("mode:", "OFFLINE (AwsEmulation, scripted answers)" if OFFLINE else f"REAL AWS ({REGION})")
+    print("mode:", "OFFLINE (BedrockEmulation, scripted answers)" if OFFLINE else f"REAL AWS ({REGION})")
     """, required=(*REQUIRED, "FINETUNE_SDK_LOGS_URI")),
     md("""
     ### Offline only: the help centre and its emulated models
@@ -976,7 +976,7 @@ NB05: list[Cell] = [
     """, FIND_DATASETS, """
 
     if OFFLINE:
-        from finetune_sdk.testing import AwsEmulation
+        from finetune_sdk.testing import BedrockEmulation
 
 
         def emulated_answer(model_id, system, messages):
@@ -986,14 +986,14 @@ NB05: list[Cell] = [
                         "operating expenses as a percentage of net sales decreased.")
             return "it went up."
 
-        aws = stack.enter_context(AwsEmulation(region=REGION, responder=emulated_answer))
+        aws = stack.enter_context(BedrockEmulation(region=REGION, responder=emulated_answer))
         bedrock = aws.backend()
     else:
         bedrock = backends.get("bedrock", session=boto3.Session(region_name=REGION), region=REGION,
                                role_arn=os.environ["FINETUNE_SDK_ROLE_ARN"],
                                output_uri=os.environ["FINETUNE_SDK_OUTPUT_URI"])
     local = backends.get("local", root=str(WORKDIR / "runs"), device="cpu")  # trains for real in both modes
-    print("mode:", "OFFLINE (AwsEmulation, scripted answers)" if OFFLINE else f"REAL AWS ({REGION})")
+    print("mode:", "OFFLINE (BedrockEmulation, scripted answers)" if OFFLINE else f"REAL AWS ({REGION})")
     """),
     md("""
     ## Unlabelled text

@@ -30,6 +30,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -38,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple
 
+from finetune_sdk._aws.s3 import split_s3_uri
 from finetune_sdk.data.report import Issue
 from finetune_sdk.errors import DataError
 
@@ -266,18 +268,9 @@ def is_s3_uri(value: object) -> bool:
     return isinstance(value, str) and value.startswith("s3://")
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """Split ``s3://bucket/key`` into ``(bucket, key)``.
-
-    Raises:
-        DataError: ``uri`` is not of that shape.
-    """
-    if not uri.startswith("s3://") or "/" not in uri[5:] or uri[5:].startswith("/"):
-        raise DataError(f"{uri!r} is not an S3 object URI; expected s3://BUCKET/KEY")
-    bucket, key = uri[5:].split("/", 1)
-    if not key:
-        raise DataError(f"{uri!r} names a bucket, not an object; expected s3://BUCKET/KEY")
-    return bucket, key
+#: ``(bucket, key)`` of an ``s3://BUCKET/KEY`` object URI (the AWS core's one parser; raises ``S3UriError``,
+#: a ``DataError``, for anything else)
+parse_s3_uri = functools.partial(split_s3_uri, field="data source", require_key=True)
 
 
 class _StreamingRaw(io.RawIOBase):

@@ -64,7 +64,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finetune_sdk.backends.base import MetadataFilter
 from finetune_sdk.data.records import Conversation, Record, Turn
 from finetune_sdk.errors import (
     AccessDeniedError,
@@ -73,6 +72,7 @@ from finetune_sdk.errors import (
     DataError,
     ResourceNotFoundError,
 )
+from finetune_sdk.specs import MetadataFilter
 
 if TYPE_CHECKING:
     import boto3
@@ -697,21 +697,18 @@ class _Source:
 
 
 def _translate_s3_error(exc: Exception, where: str) -> Exception:
-    code = ""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        code = str(response.get("Error", {}).get("Code", ""))
-    if code in ("AccessDenied", "AccessDeniedException", "403"):
-        return AccessDeniedError(
-            f"access denied reading {where}; the caller needs s3:ListBucket and s3:GetObject on the bucket",
-            backend="s3", code=code,
-        )
-    if code in ("NoSuchBucket", "NoSuchKey", "404"):
-        return ResourceNotFoundError(f"{where} does not exist ({code}); check the bucket and prefix",
-                                     backend="s3", code=code)
-    if isinstance(exc, BackendError):
-        return exc
-    return BackendError(f"could not read {where}: {exc}", backend="s3", code=code or None)
+    """The AWS core's one translation, with the next step for reading invocation logs."""
+    from finetune_sdk._aws.errors import error_class, error_code, is_aws_error, translate_error
+
+    if isinstance(exc, BackendError) or not is_aws_error(exc):
+        return exc if isinstance(exc, BackendError) else BackendError(f"could not read {where}: {exc}", backend="s3")
+    cls = error_class(error_code(exc))
+    hint = None
+    if cls is AccessDeniedError:
+        hint = "the caller needs s3:ListBucket and s3:GetObject on the bucket"
+    elif cls is ResourceNotFoundError:
+        hint = "check the bucket and prefix"
+    return translate_error(exc, backend="s3", action="read", resource=where, hint=hint)
 
 
 def _decompress(raw: bytes) -> bytes:
@@ -804,7 +801,7 @@ def read_invocation_logs(
         AccessDeniedError / ResourceNotFoundError / BackendError: S3 refused the listing or a read.
 
     Examples:
-        >>> from finetune_sdk.backends.base import MetadataFilter
+        >>> from finetune_sdk.specs import MetadataFilter
         >>> records, report = read_invocation_logs(  # doctest: +SKIP
         ...     "s3://my-logs/bedrock", model_id="us.amazon.nova-pro-v1:0", start="2025-01-01",
         ...     metadata_filter=MetadataFilter.all_of(project="faq", stage="prod"), use_responses=True)

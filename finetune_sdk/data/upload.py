@@ -14,21 +14,19 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
+from finetune_sdk._aws.errors import error_class, error_code, is_aws_error, status_code, translate_error
+from finetune_sdk._aws.s3 import split_s3_uri
 from finetune_sdk.errors import (
     AccessDeniedError,
     BackendError,
     ConfigurationError,
     FinetuneError,
-    ResourceNotFoundError,
-    ServiceUnavailableError,
-    ServiceValidationError,
-    ThrottlingError,
 )
 
 __all__ = ["MULTIPART_CHUNKSIZE", "MULTIPART_THRESHOLD", "parse_s3_uri", "upload_file"]
@@ -40,70 +38,13 @@ MULTIPART_THRESHOLD = 64 * 1024 * 1024
 #: part size of multipart uploads (S3 needs at least 5 MiB per part but the last)
 MULTIPART_CHUNKSIZE = 16 * 1024 * 1024
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _MAX_KEY_BYTES = 1024
 
-_ACCESS_CODES = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "AllAccessDisabled",
-    "AccountProblem",
-    "ExpiredToken",
-    "Forbidden",
-    "InvalidAccessKeyId",
-    "InvalidToken",
-    "SignatureDoesNotMatch",
-    "403",
-}
-_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
 
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """Split ``s3://bucket/prefix`` into the bucket and the key prefix (no leading or trailing ``/``).
-
-    The bucket is checked against the S3 naming rules (3-63 characters of lowercase letters, digits,
-    dots and hyphens, starting and ending with a letter or digit, no ``..``, not an IP address, no
-    reserved prefix), and the prefix must not contain empty path segments.
-
-    Raises:
-        ConfigurationError: the URI is not of that shape; the message says which rule failed.
-
-    Examples:
-        >>> parse_s3_uri("s3://my-bucket")
-        ('my-bucket', '')
-        >>> parse_s3_uri("s3://My_Bucket/x")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        finetune_sdk.errors.ConfigurationError: s3_uri_prefix 's3://My_Bucket/x': bucket name 'My_Bucket' ...
-    """
-    where = f"s3_uri_prefix {uri!r}"
-    if not isinstance(uri, str) or not uri.startswith("s3://"):
-        raise ConfigurationError(f"{where} must start with 's3://', e.g. 's3://my-bucket/datasets'.")
-    bucket, _, prefix = uri[len("s3://") :].partition("/")
-    rule = None
-    if not bucket:
-        rule = "has no bucket name"
-    elif not 3 <= len(bucket) <= 63:
-        rule = f"bucket name {bucket!r} must be 3 to 63 characters long"
-    elif not _BUCKET_RE.match(bucket):
-        rule = (
-            f"bucket name {bucket!r} may only hold lowercase letters, digits, dots and hyphens, and must "
-            "start and end with a letter or digit"
-        )
-    elif ".." in bucket:
-        rule = f"bucket name {bucket!r} must not contain two adjacent dots"
-    elif _IP_RE.match(bucket):
-        rule = f"bucket name {bucket!r} must not look like an IP address"
-    elif bucket.startswith(_RESERVED_PREFIXES):
-        rule = f"bucket name {bucket!r} starts with a reserved prefix ({', '.join(_RESERVED_PREFIXES)})"
-    if rule:
-        raise ConfigurationError(f"{where}: {rule}. Use the name of an existing bucket, e.g. 's3://my-bucket/data'.")
-    prefix = prefix.strip("/")
-    if "//" in prefix:
-        raise ConfigurationError(f"{where}: key prefix {prefix!r} has an empty segment ('//'); remove it.")
-    return bucket, prefix
+#: ``(bucket, prefix)`` of ``s3://bucket/prefix`` with no leading or trailing ``/`` (the AWS core's one parser:
+#: S3 bucket-name rules, no empty segments, ``..``, wildcards or control characters; raises ``S3UriError``, a
+#: ``ConfigurationError``)
+parse_s3_uri = functools.partial(split_s3_uri, field="s3_uri_prefix", strip=True)
 
 
 def _sha256(path: Path) -> tuple[str, int]:
@@ -116,66 +57,29 @@ def _sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _client_error_parts(exc: BaseException) -> tuple[str, str, str | None]:
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error", {}) or {}
-    code = str(error.get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")
-    message = str(error.get("Message") or exc)
-    request_id = response.get("ResponseMetadata", {}).get("RequestId")
-    return code, message, request_id
-
-
 def _translate(exc: BaseException, *, action: str, bucket: str, key: str) -> FinetuneError:
-    """The SDK error for a botocore/boto3 failure of ``action`` on ``bucket``/``key``."""
-    from botocore.exceptions import (
-        ClientError,
-        ConnectionClosedError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        PartialCredentialsError,
-    )
-
+    """The SDK error for a botocore/boto3 failure of ``action`` on ``bucket``/``key`` (the AWS core's table, with
+    S3-specific next steps)."""
     cause: BaseException = exc
     # boto3's transfer manager wraps the ClientError in S3UploadFailedError, raised inside its except block.
-    while not isinstance(cause, (ClientError, NoCredentialsError, PartialCredentialsError)):
+    while not is_aws_error(cause):
         if cause.__context__ is None or cause.__context__ is cause:
             break
         cause = cause.__context__
     target = f"s3://{bucket}/{key}"
-    if isinstance(cause, (NoCredentialsError, PartialCredentialsError)):
-        return ConfigurationError(
-            f"no usable AWS credentials to {action} {target}: run `aws configure`, set AWS_PROFILE, or pass "
-            "session=boto3.Session(...)."
-        )
-    if isinstance(cause, (EndpointConnectionError, ConnectionClosedError)):
-        return ServiceUnavailableError(
-            f"could not reach S3 to {action} {target}: {cause}. Check the network, Region and endpoint_url.",
-            backend="s3",
-        )
-    if not isinstance(cause, ClientError):
+    if not is_aws_error(cause):
         return BackendError(f"S3 failed to {action} {target}: {exc}", backend="s3")
-    code, message, request_id = _client_error_parts(cause)
-    details: dict[str, Any] = {"backend": "s3", "code": code or None, "request_id": request_id}
+    code = error_code(cause) or ""
+    hint = None
     if code == "NoSuchBucket":
-        return ResourceNotFoundError(
+        hint = (
             f"bucket {bucket!r} does not exist (or is in another partition): create it with "
-            f"`aws s3 mb s3://{bucket}` or fix s3_uri_prefix. S3 said: {message}",
-            **details,
+            f"`aws s3 mb s3://{bucket}` or fix s3_uri_prefix"
         )
-    if code in _ACCESS_CODES:
+    elif error_class(code) is AccessDeniedError:
         resource = f"arn:aws:s3:::{bucket}/{key.rsplit('/', 1)[0] + '/*' if '/' in key else '*'}"
-        return AccessDeniedError(
-            f"S3 denied {action} on {target} ({code}): the caller needs s3:PutObject and s3:GetObject on "
-            f"{resource}. S3 said: {message}",
-            **details,
-        )
-    if code in _THROTTLE_CODES:
-        return ThrottlingError(f"S3 throttled {action} on {target}; retry later. {message}", **details)
-    if (code.isdigit() and code.startswith("5")) or code in ("InternalError", "ServiceUnavailable"):
-        return ServiceUnavailableError(f"S3 failed to {action} {target} ({code}); {message}", **details)
-    if (code.isdigit() and code.startswith("4")) or code.startswith("Invalid") or code == "EntityTooLarge":
-        return ServiceValidationError(f"S3 rejected {action} on {target} ({code}): {message}", **details)
-    return BackendError(f"S3 failed to {action} {target} ({code}): {message}", **details)
+        hint = f"the caller needs s3:PutObject and s3:GetObject on {resource}"
+    return translate_error(cause, backend="s3", action=action, resource=target, hint=hint)
 
 
 def _already_uploaded(client: Any, bucket: str, key: str, digest: str, size: int) -> bool:
@@ -184,10 +88,10 @@ def _already_uploaded(client: Any, bucket: str, key: str, digest: str, size: int
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        code, _, _ = _client_error_parts(exc)
-        if code in ("404", "NoSuchKey", "NotFound"):
+        code = error_code(exc) or str(status_code(exc) or "")
+        if code in ("404", "NoSuchKey", "NotFound"):  # no such object (a missing bucket is an error)
             return False
-        if code in _ACCESS_CODES:
+        if error_class(code) is AccessDeniedError:
             # Some upload roles may write but not read; let the upload decide.
             logger.debug("HeadObject on s3://%s/%s denied (%s); uploading unchecked", bucket, key, code)
             return False

@@ -53,6 +53,7 @@ from finetune_sdk.backends.base import (
     InferenceConfig,
     InvocationLogSource,
     JobKind,
+    UsesAwsSession,
 )
 from finetune_sdk.data.records import Record
 from finetune_sdk.distillation._store import StageStore, stage_key
@@ -97,26 +98,16 @@ def _default_workdir(key: str) -> Path:
 
 
 def _backend_region(backend: Backend) -> str | None:
-    for owner in (backend, getattr(backend, "clients", None)):
-        if owner is None:
-            continue
-        try:
-            region = getattr(owner, "region", None)
-        except FinetuneError:
-            return None
-        if isinstance(region, str) and region:
-            return region
-    return None
+    if not isinstance(backend, UsesAwsSession):
+        return None
+    try:
+        return backend.region or None
+    except FinetuneError:
+        return None
 
 
 def _backend_session(backend: Backend | None) -> Any:
-    if backend is None:
-        return None
-    for owner in (backend, getattr(backend, "clients", None)):
-        session = getattr(owner, "session", None) if owner is not None else None
-        if session is not None and hasattr(session, "client"):
-            return session
-    return None
+    return backend.session if isinstance(backend, UsesAwsSession) else None
 
 
 def _records_of(data: Dataset | Sequence[Record] | GenerationResult) -> list[Record]:

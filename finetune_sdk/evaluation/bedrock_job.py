@@ -27,7 +27,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from finetune_sdk import errors
 from finetune_sdk.backends.base import InferenceConfig
 from finetune_sdk.data.records import Record
 from finetune_sdk.errors import RequestValidationError
@@ -418,21 +417,9 @@ class BedrockEvaluationJobAdapter:
 
 
 def _translate(exc: Exception) -> Exception:
-    response = getattr(exc, "response", None)
-    if not isinstance(response, Mapping):
+    """The AWS core's one translation (``exc`` itself when it is not an AWS error)."""
+    from finetune_sdk._aws.errors import is_aws_error, translate_error
+
+    if not is_aws_error(exc):
         return exc
-    err = response.get("Error", {})
-    code = str(err.get("Code", ""))
-    message = f"CreateEvaluationJob failed: {code}: {err.get('Message', '')}"
-    request_id = response.get("ResponseMetadata", {}).get("RequestId")
-    classes: dict[str, type[errors.BackendError]] = {
-        "AccessDeniedException": errors.AccessDeniedError,
-        "ResourceNotFoundException": errors.ResourceNotFoundError,
-        "ConflictException": errors.ResourceConflictError,
-        "ThrottlingException": errors.ThrottlingError,
-        "ServiceQuotaExceededException": errors.QuotaExceededError,
-        "ValidationException": errors.ServiceValidationError,
-        "InternalServerException": errors.ServiceUnavailableError,
-    }
-    cls = classes.get(code, errors.BackendError)
-    return cls(message, backend="bedrock", code=code or None, request_id=request_id)
+    return translate_error(exc, backend="bedrock", action="CreateEvaluationJob")

@@ -268,7 +268,7 @@ def deploy(
         ConfigurationError: ``timeout_s`` or ``memory_mb`` outside Lambda's limits.
         BackendError: Lambda answered with an error (``AccessDeniedError``, ``ServiceValidationError`` ...).
     """
-    from finetune_sdk.backends._aws import error_code, translate_error
+    from finetune_sdk._aws import error_code, translate_error
 
     if not 1 <= timeout_s <= 900:
         raise ConfigurationError(
@@ -276,11 +276,9 @@ def deploy(
         )
     if not 128 <= memory_mb <= 10240:
         raise ConfigurationError(f"memory_mb={memory_mb} is outside Lambda's 128-10240 MB")
-    if session is None:
-        import boto3
+    from finetune_sdk._aws import AwsClients
 
-        session = boto3.Session(region_name=region)
-    client = session.client("lambda", region_name=region, endpoint_url=endpoint_url)
+    client = AwsClients(session=session, region=region, endpoint_url=endpoint_url, backend="lambda").client("lambda")
     _, code_sha = _digests(data)
     try:
         existing = client.get_function(FunctionName=name)

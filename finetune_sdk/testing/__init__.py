@@ -2,8 +2,9 @@
 
 - :class:`FakeClock` and :class:`FakeBackend` need nothing beyond the core install; use them in tests,
   doctests and offline notebooks (``Job.fine_tune(..., backend=FakeBackend())``).
-- :class:`AwsEmulation` (``finetune_sdk.testing.aws``) runs the Bedrock backend end to end through real boto3
-  request serialisation with no network, on top of moto. Needs ``pip install 'finetune-sdk[testing]'``.
+- :class:`BedrockEmulation` (``finetune_sdk.testing.emulation``) runs the Bedrock backend end to end through real
+  boto3 request serialisation with no network, on top of moto. Needs ``pip install 'finetune-sdk[testing]'``.
+  ``AwsEmulation`` is its old name, kept for one release (it warns).
 - :class:`BackendConformance` (``finetune_sdk.testing.conformance``) is the pytest suite every backend
   runs; subclass it and override the ``backend`` and ``job_spec_factory`` fixtures. Needs pytest.
 - ``finetune_sdk.testing.fixtures`` holds pytest fixtures (``fake_clock``, ``fake_backend``,
@@ -26,13 +27,14 @@ from finetune_sdk.testing.clock import FakeClock
 from finetune_sdk.testing.fake import FakeBackend
 
 if TYPE_CHECKING:
-    from finetune_sdk.testing.aws import AwsEmulation
     from finetune_sdk.testing.conformance import BackendConformance
+    from finetune_sdk.testing.emulation import BedrockEmulation
 
-__all__ = ["AwsEmulation", "BackendConformance", "FakeBackend", "FakeClock"]
+__all__ = ["BackendConformance", "BedrockEmulation", "FakeBackend", "FakeClock"]
 
 _LAZY = {
-    "AwsEmulation": ("finetune_sdk.testing.aws", ("moto", "boto3", "botocore")),
+    "BedrockEmulation": ("finetune_sdk.testing.emulation", ("moto", "boto3", "botocore")),
+    "AwsEmulation": ("finetune_sdk.testing.emulation", ("moto", "boto3", "botocore")),
     "BackendConformance": ("finetune_sdk.testing.conformance", ("pytest",)),
 }
 
@@ -53,7 +55,8 @@ def __getattr__(name: str) -> Any:
             ) from exc
         raise
     value = getattr(module, name)
-    globals()[name] = value
+    if name != "AwsEmulation":  # the deprecated alias warns on every use, so it is never cached
+        globals()[name] = value
     return value
 
 

@@ -2,7 +2,7 @@
 
 botocore validates requests only for required members, types, minimums and unions. A server also checks
 maximums, patterns (Java regular expressions, matched by the same engine as the SDK's own request checks,
-:mod:`finetune_sdk.backends._aws.patterns`) and enums; this module does all of it so the AWS emulation
+:mod:`finetune_sdk._aws.patterns`) and enums; this module does all of it so the AWS emulation
 rejects what AWS would reject. It works on the serialised HTTP request, so the client's real serialisation
 is exercised, and it serialises responses with the same rules botocore's parser reads them back with.
 
@@ -18,11 +18,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from finetune_sdk.backends._aws.patterns import UnsupportedPattern, compile_java_pattern, pattern_matches
+from finetune_sdk._aws.patterns import UnsupportedPattern, compile_java_pattern, pattern_matches
+from finetune_sdk._aws.validation import service_model
 
 __all__ = [
     "Router",
@@ -44,14 +44,6 @@ java_regex = compile_java_pattern
 
 
 # --- service models -----------------------------------------------------------------------------------------
-@lru_cache(maxsize=8)
-def service_model(service: str) -> Any:
-    """botocore's ``ServiceModel`` for ``service`` (loaded once per process)."""
-    import botocore.session
-
-    return botocore.session.get_session().get_service_model(service)
-
-
 @dataclass(frozen=True)
 class Violation:
     """One constraint a request (or response) broke.

@@ -172,20 +172,33 @@ def drive_job(
     Steps start at the backend's poll interval and grow, like ``Job.wait``; fails the test when
     ``budget_s`` seconds of (backend) time pass first.
     """
-    until = until or (lambda r: r.status.is_terminal)
-    step = max(backend.default_poll_interval, 1e-3)
-    spent = 0.0
-    record = backend.describe_job(job_id)
-    while not until(record):
-        if spent > budget_s:
-            pytest.fail(
-                f"job {job_id} is still {record.status.value} ({record.raw_status}) after {spent:.0f}s"
-            )
-        advance(step)
-        spent += step
-        step = min(step * 1.5, max(backend.default_poll_interval * 16, 1.0))
-        record = backend.describe_job(job_id)
-    return record
+    from finetune_sdk._aws.retry import poll  # the same polling policy as Job.wait
+
+    done = until or (lambda r: r.status.is_terminal)
+    last = [backend.describe_job(job_id)]
+
+    def check() -> JobRecord | None:
+        if done(last[0]):
+            return last[0]
+        return None
+
+    def step(seconds: float) -> None:
+        advance(seconds)
+        last[0] = backend.describe_job(job_id)
+
+    try:
+        return poll(
+            check,
+            sleep=step,
+            interval=max(backend.default_poll_interval, 1e-3),
+            max_interval=max(backend.default_poll_interval * 16, 1.0),
+            backoff=1.5,
+            timeout=budget_s,
+            what=f"job {job_id}",
+        )
+    except TimeoutError:
+        record = last[0]
+        pytest.fail(f"job {job_id} is still {record.status.value} ({record.raw_status}) after {budget_s:.0f}s")
 
 
 def _same_model(reported: str | None, requested: str) -> bool:

@@ -6,7 +6,7 @@ Import the ones you need into a ``conftest.py`` (no pytest plugin is registered,
 
 - ``fake_clock``: a new :class:`~finetune_sdk.testing.FakeClock`.
 - ``fake_backend``: a :class:`~finetune_sdk.testing.FakeBackend` on ``fake_clock``.
-- ``aws_emulation``: a started :class:`~finetune_sdk.testing.aws.AwsEmulation` on ``fake_clock`` (needs the
+- ``aws_emulation``: a started :class:`~finetune_sdk.testing.emulation.BedrockEmulation` on ``fake_clock`` (needs the
   ``[testing]`` extra); ``aws_emulation.backend()`` gives the Bedrock backend wired to it.
 """
 
@@ -21,7 +21,7 @@ from finetune_sdk.testing.clock import FakeClock
 from finetune_sdk.testing.fake import FakeBackend
 
 if TYPE_CHECKING:
-    from finetune_sdk.testing.aws import AwsEmulation
+    from finetune_sdk.testing.emulation import BedrockEmulation
 
 __all__ = ["aws_emulation", "fake_backend", "fake_clock"]
 
@@ -39,9 +39,9 @@ def fake_backend(fake_clock: FakeClock) -> FakeBackend:
 
 
 @pytest.fixture
-def aws_emulation(fake_clock: FakeClock) -> Iterator[AwsEmulation]:
+def aws_emulation(fake_clock: FakeClock) -> Iterator[BedrockEmulation]:
     """A started AWS emulation (moto + emulated Bedrock) on ``fake_clock``; stopped after the test."""
-    from finetune_sdk.testing.aws import AwsEmulation
+    from finetune_sdk.testing.emulation import BedrockEmulation
 
-    with AwsEmulation(clock=fake_clock) as emulation:
+    with BedrockEmulation(clock=fake_clock) as emulation:
         yield emulation

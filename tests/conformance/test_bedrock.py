@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from finetune_sdk.backends.base import Backend, JobKind, JobSpec, TeacherConfig
-from finetune_sdk.testing.aws import AwsEmulation
 from finetune_sdk.testing.clock import FakeClock
 from finetune_sdk.testing.conformance import Advance, BackendConformance, FailJob
+from finetune_sdk.testing.emulation import BedrockEmulation
 
 pytestmark = pytest.mark.bedrock
 
@@ -35,7 +35,7 @@ def _conversation(i: int, *, answer: bool = True) -> dict[str, object]:
 class BedrockSpecs:
     """Specs whose data really exists in the emulated S3 (Nova Micro in us-east-1, Titan Lite for CPT)."""
 
-    def __init__(self, emulation: AwsEmulation) -> None:
+    def __init__(self, emulation: BedrockEmulation) -> None:
         self.aws = emulation
 
     def __call__(self, kind: JobKind = JobKind.FINE_TUNING) -> JobSpec:
@@ -92,23 +92,23 @@ class BedrockSpecs:
 
 class TestBedrockBackend(BackendConformance):
     @pytest.fixture
-    def emulation(self) -> Iterator[AwsEmulation]:
-        with AwsEmulation(clock=FakeClock()) as aws:
+    def emulation(self) -> Iterator[BedrockEmulation]:
+        with BedrockEmulation(clock=FakeClock()) as aws:
             yield aws
         assert not aws.violations, f"the backend sent requests that break the service model: {aws.violations}"
 
     @pytest.fixture
-    def backend(self, emulation: AwsEmulation) -> Backend:
+    def backend(self, emulation: BedrockEmulation) -> Backend:
         return emulation.backend()
 
     @pytest.fixture
-    def job_spec_factory(self, emulation: AwsEmulation) -> BedrockSpecs:
+    def job_spec_factory(self, emulation: BedrockEmulation) -> BedrockSpecs:
         return BedrockSpecs(emulation)
 
     @pytest.fixture
-    def advance(self, emulation: AwsEmulation) -> Advance:
+    def advance(self, emulation: BedrockEmulation) -> Advance:
         return emulation.clock.sleep
 
     @pytest.fixture
-    def fail_job(self, emulation: AwsEmulation) -> FailJob:
+    def fail_job(self, emulation: BedrockEmulation) -> FailJob:
         return emulation.fail_job

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from finetune_sdk import catalog
-from finetune_sdk.errors import HyperparameterError
+from finetune_sdk.errors import ConfigurationError, HyperparameterError
 from finetune_sdk.hyperparameters import (
     ClaudeHaikuHyperparameters,
     CohereCommandHyperparameters,
@@ -65,6 +65,17 @@ def test_typed_instance_is_accepted_and_no_schema_passes_through() -> None:
 
 def test_format_service_value() -> None:
     assert format_service_value(True) == "true"
-    assert format_service_value(1e-5) == "1e-05"
-    assert format_service_value(2.0) == "2.0"
+    assert format_service_value(1e-5) == "0.00001"  # as the AWS samples write it, not "1e-05"
+    assert format_service_value(2.0) == "2"  # Java's Integer.parseInt rejects "2.0"
     assert format_service_value(7) == "7"
+    with pytest.raises(ConfigurationError, match="not a finite number"):
+        format_service_value(float("nan"))
+
+
+def test_one_serialiser_for_every_backend() -> None:
+    """Bedrock's request builder and the typed classes write the same strings (they once disagreed on 1e-05)."""
+    from finetune_sdk.backends.bedrock.requests import format_hyperparameter
+
+    for value in (2, 2.0, 1e-05, 5e-05, 1e-7, 0.1, True, "Auto"):
+        assert format_hyperparameter(value) == format_service_value(value)
+    assert NovaHyperparameters(learning_rate=1e-05).to_service()["learningRate"] == "0.00001"

@@ -20,9 +20,9 @@ from finetune_sdk.distillation import Distiller, QualityGate, prompts_from_logs
 from finetune_sdk.evaluation import Evaluator
 
 pytest.importorskip("moto")
-pytest.importorskip("finetune_sdk.backends.bedrock.backend")
+pytest.importorskip("finetune_sdk.backends.bedrock._backend")
 
-from finetune_sdk.testing.aws import AwsEmulation
+from finetune_sdk.testing.emulation import BedrockEmulation
 
 pytestmark = pytest.mark.bedrock
 
@@ -44,7 +44,7 @@ def log_rows(n: int, metadata: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def test_invocation_logs_to_a_distillation_job(tmp_path: Path) -> None:
-    with AwsEmulation(region="us-east-1") as aws:
+    with BedrockEmulation(region="us-east-1") as aws:
         prefix = "invocation-logs"
         aws.put_invocation_logs(aws.bucket, prefix, log_rows(120, {"project": "faq", "stage": "prod"}))
         aws.put_invocation_logs(aws.bucket, prefix, log_rows(30, {"project": "faq", "stage": "dev"}))
@@ -91,7 +91,7 @@ def test_invocation_logs_to_a_distillation_job(tmp_path: Path) -> None:
 
 
 def test_unsupported_pair_is_refused_before_any_request(tmp_path: Path) -> None:
-    with AwsEmulation(region="us-east-1") as aws:
+    with BedrockEmulation(region="us-east-1") as aws:
         distiller = Distiller(
             teacher="anthropic.claude-3-5-sonnet-20240620-v1:0",
             student=STUDENT,
@@ -129,7 +129,7 @@ def test_teacher_generation_gate_and_fine_tuning_job(shared_datasets: Path, tmp_
             return f"Answer: ({letter})"
         return "Answer: (A)"
 
-    with AwsEmulation(region="us-east-1", responder=responder) as aws:
+    with BedrockEmulation(region="us-east-1", responder=responder) as aws:
         backend = aws.backend()
         distiller = Distiller(
             teacher="us.amazon.nova-pro-v1:0",

@@ -192,8 +192,11 @@ def test_backends_without_managed_distillation_are_refused() -> None:
 
 
 def test_bedrock_region_is_checked() -> None:
-    class RegionalFake(FakeBackend):
+    from finetune_sdk.backends.base import UsesAwsSession
+
+    class RegionalFake(FakeBackend, UsesAwsSession):  # a backend declares its Region; the Distiller never probes
         region = "us-west-2"
+        session = None
 
     distiller = Distiller(teacher=TEACHER, student=STUDENT, backend=RegionalFake(), progress=False)
     with pytest.raises(ConfigurationError, match="only in us-east-1, not in us-west-2"):

@@ -74,7 +74,7 @@ def test_notebook_structure(name: str) -> None:
     first = code[0].source
     assert "FINETUNE_SDK_OFFLINE" in first and "get_credentials() is None" in first and "WORKDIR" in first
     if name[:2] in AWS_NOTEBOOKS:
-        assert "AwsEmulation" in first and "stack.enter_context(" in first, "offline setup belongs in cell 1"
+        assert "BedrockEmulation" in first and "stack.enter_context(" in first, "offline setup belongs in cell 1"
         assert "FINETUNE_SDK_ROLE_ARN" in first and "FINETUNE_SDK_OUTPUT_URI" in first
     last = nb.cells[-1]
     assert last.cell_type == "code" and "stack.close()" in last.source

@@ -184,6 +184,8 @@ def test_deploy_lambda_checks_limits_and_translates_errors(aws_session) -> None:
     stub.activate()
 
     class _Session:
+        region_name = "us-east-1"
+
         def client(self, *args: object, **kwargs: object) -> object:
             return client
 

@@ -46,7 +46,7 @@ def test_hyperparameter_ranges_match_botocore() -> None:
 def test_request_validates_in_full_with_native_types() -> None:
     from botocore.validate import ParamValidator
 
-    from finetune_sdk.backends.bedrock.checks import find_request_problems
+    from finetune_sdk._aws import find_request_problems
 
     hp = RFTHyperParameters(
         epoch_count=2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from finetune_sdk.testing.aws import AwsEmulation
+from finetune_sdk.testing.emulation import BedrockEmulation
 
 JOB_ARN = re.compile(
     r"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/"
@@ -23,13 +23,13 @@ def conversation(i: int, *, answer: bool = True) -> dict[str, Any]:
     return {"schemaVersion": "bedrock-conversation-2024", "messages": messages}
 
 
-def put_training_data(aws: AwsEmulation, name: str = "train", n: int = 16) -> str:
+def put_training_data(aws: BedrockEmulation, name: str = "train", n: int = 16) -> str:
     uri = f"s3://{aws.bucket}/data/{name}.jsonl"
     aws.put_jsonl(uri, [conversation(i) for i in range(n)])
     return uri
 
 
-def create_job(aws: AwsEmulation, name: str = "job-1", **changes: Any) -> str:
+def create_job(aws: BedrockEmulation, name: str = "job-1", **changes: Any) -> str:
     """Create a Nova Micro fine-tuning job with real data; returns its ARN."""
     params: dict[str, Any] = {
         "jobName": name,

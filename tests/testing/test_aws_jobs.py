@@ -1,4 +1,4 @@
-"""AwsEmulation, control plane: customisation jobs, custom models, Custom Model Import, deployments."""
+"""BedrockEmulation, control plane: customisation jobs, custom models, Custom Model Import, deployments."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from aws_helpers import JOB_ARN, MODEL_ARN, conversation, create_job, put_training_data
 from botocore.exceptions import ClientError
 
-from finetune_sdk.testing.aws import AwsEmulation
 from finetune_sdk.testing.clock import FakeClock
+from finetune_sdk.testing.emulation import BedrockEmulation
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -21,7 +21,7 @@ def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 
 def test_job_moves_to_completed_on_the_clock_and_leaves_a_model_and_metrics(
-    aws_emulation: AwsEmulation,
+    aws_emulation: BedrockEmulation,
 ) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     validation = f"s3://{aws_emulation.bucket}/data/val.jsonl"
@@ -72,14 +72,14 @@ def test_job_moves_to_completed_on_the_clock_and_leaves_a_model_and_metrics(
 
 
 def test_polls_to_complete_ends_jobs_after_n_gets() -> None:
-    with AwsEmulation(polls_to_complete=3) as aws:
+    with BedrockEmulation(polls_to_complete=3) as aws:
         bedrock = aws.session.client("bedrock")
         arn = create_job(aws)
         statuses = [bedrock.get_model_customization_job(jobIdentifier=arn)["status"] for _ in range(3)]
         assert statuses == ["InProgress", "InProgress", "Completed"]
 
 
-def test_client_request_token_is_idempotent_and_names_conflict(aws_emulation: AwsEmulation) -> None:
+def test_client_request_token_is_idempotent_and_names_conflict(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     first = create_job(aws_emulation, clientRequestToken="token-1")
     again = create_job(aws_emulation, clientRequestToken="token-1")
@@ -93,7 +93,7 @@ def test_client_request_token_is_idempotent_and_names_conflict(aws_emulation: Aw
     assert len(bedrock.list_model_customization_jobs()["modelCustomizationJobSummaries"]) == 1
 
 
-def test_list_filters_sorts_newest_first_and_paginates(aws_emulation: AwsEmulation) -> None:
+def test_list_filters_sorts_newest_first_and_paginates(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     arns = []
     for i in range(5):
@@ -123,7 +123,7 @@ def test_list_filters_sorts_newest_first_and_paginates(aws_emulation: AwsEmulati
     assert _code(bad_token) == "ValidationException"
 
 
-def test_stop_goes_through_stopping_and_conflicts_once_ended(aws_emulation: AwsEmulation) -> None:
+def test_stop_goes_through_stopping_and_conflicts_once_ended(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     arn = create_job(aws_emulation)
     bedrock.stop_model_customization_job(jobIdentifier=arn)
@@ -136,7 +136,7 @@ def test_stop_goes_through_stopping_and_conflicts_once_ended(aws_emulation: AwsE
     assert bedrock.list_custom_models()["modelSummaries"] == []
 
 
-def test_scripted_failures_carry_the_message(aws_emulation: AwsEmulation) -> None:
+def test_scripted_failures_carry_the_message(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     aws_emulation.fail_next_job("Maximum input token count 4919 exceeds limit of 4096 for train data")
     doomed = create_job(aws_emulation, name="doomed")
@@ -178,7 +178,7 @@ def test_scripted_failures_carry_the_message(aws_emulation: AwsEmulation) -> Non
     ],
 )
 def test_bad_training_data_fails_the_job_at_the_end(
-    aws_emulation: AwsEmulation, records: list[object] | None, message: str
+    aws_emulation: BedrockEmulation, records: list[object] | None, message: str
 ) -> None:
     uri = f"s3://{aws_emulation.bucket}/bad/train.jsonl"
     if records is not None:
@@ -204,14 +204,14 @@ def test_bad_training_data_fails_the_job_at_the_end(
     ],
 )
 def test_create_refuses_what_bedrock_refuses(
-    aws_emulation: AwsEmulation, changes: dict[str, object], message: str
+    aws_emulation: BedrockEmulation, changes: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ClientError) as refused:
         create_job(aws_emulation, **changes)
     assert _code(refused) == "ValidationException" and message in str(refused.value)
 
 
-def test_distillation_from_invocation_logs_with_stage_details(aws_emulation: AwsEmulation) -> None:
+def test_distillation_from_invocation_logs_with_stage_details(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     logs = aws_emulation.put_invocation_logs(
         aws_emulation.bucket,
@@ -265,7 +265,7 @@ def test_distillation_from_invocation_logs_with_stage_details(aws_emulation: Aws
     )
 
 
-def test_distillation_without_matching_logs_fails(aws_emulation: AwsEmulation) -> None:
+def test_distillation_without_matching_logs_fails(aws_emulation: BedrockEmulation) -> None:
     teacher = {"teacherModelConfig": {"teacherModelIdentifier": "us.amazon.nova-pro-v1:0"}}
     arn = create_job(
         aws_emulation,
@@ -283,7 +283,7 @@ def test_distillation_without_matching_logs_fails(aws_emulation: AwsEmulation) -
     assert job["status"] == "Failed" and "No invocation logs" in job["failureMessage"]
 
 
-def test_custom_models_list_delete_and_conflict_when_in_use(aws_emulation: AwsEmulation) -> None:
+def test_custom_models_list_delete_and_conflict_when_in_use(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     arn = create_job(aws_emulation)
     aws_emulation.complete_job(arn)
@@ -304,7 +304,7 @@ def test_custom_models_list_delete_and_conflict_when_in_use(aws_emulation: AwsEm
     assert _code(gone) == "ResourceNotFoundException"
 
 
-def test_provisioned_throughput_is_creating_then_in_service(aws_emulation: AwsEmulation) -> None:
+def test_provisioned_throughput_is_creating_then_in_service(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     arn = create_job(aws_emulation)
     aws_emulation.complete_job(arn)
@@ -336,7 +336,7 @@ def test_provisioned_throughput_is_creating_then_in_service(aws_emulation: AwsEm
     assert _code(unknown) == "ValidationException"
 
 
-def test_on_demand_deployments_only_for_supported_bases(aws_emulation: AwsEmulation) -> None:
+def test_on_demand_deployments_only_for_supported_bases(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     arn = create_job(aws_emulation)
     aws_emulation.complete_job(arn)
@@ -367,7 +367,7 @@ def test_on_demand_deployments_only_for_supported_bases(aws_emulation: AwsEmulat
     assert _code(refused) == "ValidationException" and "Provisioned Throughput" in str(refused.value)
 
 
-def test_model_import_reads_the_folder(aws_emulation: AwsEmulation) -> None:
+def test_model_import_reads_the_folder(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     good = f"s3://{aws_emulation.bucket}/models/llama/"
     aws_emulation.put_model_folder(good)
@@ -409,7 +409,7 @@ def test_model_import_reads_the_folder(aws_emulation: AwsEmulation) -> None:
     assert bedrock.list_imported_models()["modelSummaries"] == []
 
 
-def test_foundation_models_and_tags(aws_emulation: AwsEmulation) -> None:
+def test_foundation_models_and_tags(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     ft = bedrock.list_foundation_models(byCustomizationType="FINE_TUNING")["modelSummaries"]
     assert "amazon.nova-micro-v1:0:128k" in [m["modelId"] for m in ft]
@@ -424,10 +424,10 @@ def test_foundation_models_and_tags(aws_emulation: AwsEmulation) -> None:
 
 
 def test_each_emulation_has_its_own_clock_and_state() -> None:
-    with AwsEmulation() as first:
+    with BedrockEmulation() as first:
         create_job(first)
         assert isinstance(first.clock, FakeClock)
-    with AwsEmulation() as second:
+    with BedrockEmulation() as second:
         assert (
             second.session.client("bedrock").list_model_customization_jobs()["modelCustomizationJobSummaries"]
             == []

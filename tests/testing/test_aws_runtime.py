@@ -1,4 +1,4 @@
-"""AwsEmulation, runtime: Converse, InvokeModel body dialects, batch inference, invocation logging."""
+"""BedrockEmulation, runtime: Converse, InvokeModel body dialects, batch inference, invocation logging."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from aws_helpers import create_job
 from botocore.exceptions import ClientError
 
-from finetune_sdk.testing.aws import AwsEmulation
+from finetune_sdk.testing.emulation import BedrockEmulation
 
 USER = [{"role": "user", "content": [{"text": "What is 2+2?"}]}]
 
@@ -19,7 +19,7 @@ def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
 
 
-def test_converse_uses_the_responder_and_reports_usage(aws_emulation: AwsEmulation) -> None:
+def test_converse_uses_the_responder_and_reports_usage(aws_emulation: BedrockEmulation) -> None:
     seen: list[tuple[str, str | None, list[dict[str, Any]]]] = []
 
     def responder(model_id: str, system: str | None, messages: list[dict[str, Any]]) -> str:
@@ -63,14 +63,14 @@ def test_converse_uses_the_responder_and_reports_usage(aws_emulation: AwsEmulati
     ],
 )
 def test_converse_refuses_what_bedrock_refuses(
-    aws_emulation: AwsEmulation, model_id: str, messages: list[dict[str, Any]], message: str
+    aws_emulation: BedrockEmulation, model_id: str, messages: list[dict[str, Any]], message: str
 ) -> None:
     with pytest.raises(ClientError) as refused:
         aws_emulation.session.client("bedrock-runtime").converse(modelId=model_id, messages=messages)
     assert _code(refused) == "ValidationException" and message in str(refused.value)
 
 
-def test_custom_models_answer_only_through_provisioned_throughput(aws_emulation: AwsEmulation) -> None:
+def test_custom_models_answer_only_through_provisioned_throughput(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     runtime = aws_emulation.session.client("bedrock-runtime")
     seen: list[str] = []
@@ -98,7 +98,7 @@ def test_custom_models_answer_only_through_provisioned_throughput(aws_emulation:
     assert seen == [model_arn]  # the responder sees the model behind the provisioned throughput
 
 
-def _invoke(aws: AwsEmulation, model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def _invoke(aws: BedrockEmulation, model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     response = aws.session.client("bedrock-runtime").invoke_model(
         modelId=model_id, body=json.dumps(body), contentType="application/json"
     )
@@ -152,7 +152,7 @@ def _invoke(aws: AwsEmulation, model_id: str, body: dict[str, Any]) -> tuple[dic
     ],
 )
 def test_invoke_model_speaks_each_family_dialect(
-    aws_emulation: AwsEmulation, model_id: str, body: dict[str, Any], text_of: Any
+    aws_emulation: BedrockEmulation, model_id: str, body: dict[str, Any], text_of: Any
 ) -> None:
     seen: list[tuple[str | None, str]] = []
 
@@ -170,14 +170,14 @@ def test_invoke_model_speaks_each_family_dialect(
         assert seen[0][0] == "Be brief."
 
 
-def test_invoke_model_rejects_a_body_in_the_wrong_dialect(aws_emulation: AwsEmulation) -> None:
+def test_invoke_model_rejects_a_body_in_the_wrong_dialect(aws_emulation: BedrockEmulation) -> None:
     with pytest.raises(ClientError) as refused:
         _invoke(aws_emulation, "anthropic.claude-3-5-sonnet-20241022-v2:0", {"prompt": "hi"})
     assert _code(refused) == "ValidationException"
     assert "Malformed input request" in str(refused.value) and "extraneous key [prompt]" in str(refused.value)
 
 
-def test_imported_models_take_completion_and_chat_bodies(aws_emulation: AwsEmulation) -> None:
+def test_imported_models_take_completion_and_chat_bodies(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     folder = f"s3://{aws_emulation.bucket}/models/m/"
     aws_emulation.put_model_folder(folder, chat_template=False)
@@ -198,7 +198,7 @@ def test_imported_models_take_completion_and_chat_bodies(aws_emulation: AwsEmula
     assert "does not support the Converse API" in str(no_template.value)
 
 
-def _batch_input(aws: AwsEmulation, n: int, *, bad: int = 0) -> str:
+def _batch_input(aws: BedrockEmulation, n: int, *, bad: int = 0) -> str:
     uri = f"s3://{aws.bucket}/batch/input/records.jsonl"
     lines = [
         {
@@ -215,7 +215,7 @@ def _batch_input(aws: AwsEmulation, n: int, *, bad: int = 0) -> str:
     return uri
 
 
-def test_batch_inference_writes_shuffled_output_and_a_manifest(aws_emulation: AwsEmulation) -> None:
+def test_batch_inference_writes_shuffled_output_and_a_manifest(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     source = _batch_input(aws_emulation, 12, bad=2)
     arn = bedrock.create_model_invocation_job(
@@ -252,7 +252,7 @@ def test_batch_inference_writes_shuffled_output_and_a_manifest(aws_emulation: Aw
     assert [j["jobArn"] for j in listed] == [arn]
 
 
-def test_batch_converse_records_and_stop(aws_emulation: AwsEmulation) -> None:
+def test_batch_converse_records_and_stop(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     source = f"s3://{aws_emulation.bucket}/batch/converse/"
     aws_emulation.put_jsonl(source + "part-1.jsonl", [{"recordId": "a", "modelInput": {"messages": USER}}])
@@ -281,7 +281,7 @@ def test_batch_converse_records_and_stop(aws_emulation: AwsEmulation) -> None:
     assert bedrock.get_model_invocation_job(jobIdentifier=stoppable)["status"] == "Stopped"
 
 
-def test_invocation_logging_writes_converse_calls_with_request_metadata(aws_emulation: AwsEmulation) -> None:
+def test_invocation_logging_writes_converse_calls_with_request_metadata(aws_emulation: BedrockEmulation) -> None:
     bedrock = aws_emulation.session.client("bedrock")
     assert "loggingConfig" not in bedrock.get_model_invocation_logging_configuration()
     with pytest.raises(ClientError) as no_bucket:

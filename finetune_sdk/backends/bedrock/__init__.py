@@ -23,7 +23,7 @@ from finetune_sdk.backends.bedrock.preflight import (
 )
 
 if TYPE_CHECKING:
-    from finetune_sdk.backends.bedrock.backend import BedrockBackend
+    from finetune_sdk.backends.bedrock._backend import BedrockBackend
 
 __all__ = [
     "BedrockBackend",
@@ -41,7 +41,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # loaded lazily: the backend imports boto3/botocore, the helpers above do not
     if name == "BedrockBackend":
-        from finetune_sdk.backends.bedrock.backend import BedrockBackend
+        from finetune_sdk.backends.bedrock._backend import BedrockBackend
 
         return BedrockBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

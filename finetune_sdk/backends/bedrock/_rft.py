@@ -132,7 +132,7 @@ def rft_job_request(
         HyperparameterError / pydantic ValidationError: a hyperparameter is unknown or out of range.
         RequestValidationError: the request breaks a service constraint (``field`` names the member).
     """
-    from finetune_sdk.backends.bedrock.checks import validate_request
+    from finetune_sdk._aws import validate_request
 
     if base_model not in RFT_BASE_MODELS:
         raise ConfigurationError(

@@ -1,10 +1,10 @@
-"""Translation of botocore errors into ``finetune_sdk.errors``, with hints drawn from well-known messages.
+"""Bedrock's failure hints; service errors translate through the AWS core's one table.
 
-:func:`translate_error` maps a ``ClientError`` code (or a botocore connection error) to the most specific SDK
-class, keeps the service's code and request id, and appends a hint when the message is one users meet often
-(an inference profile is required, the model needs a deployment, model access is not enabled...).
-:func:`hint_for_failure` does the same for the ``failureMessage`` of a failed job, which the service reports
-hours after submission.
+:func:`translate_error` is :func:`finetune_sdk._aws.errors.translate_error` with ``backend="bedrock"``: it maps
+a ``ClientError`` code (or a botocore connection error) to the most specific SDK class, keeps the service's code
+and request id, and appends a hint when the message is one users meet often (an inference profile is required,
+the model needs a deployment, model access is not enabled...). :func:`hint_for_failure` does the same for the
+``failureMessage`` of a failed job, which the service reports hours after submission.
 
 Examples:
     >>> hint_for_failure("Maximum input token count 4919 exceeds limit of 4096 for train data")[:40]
@@ -15,23 +15,17 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-from finetune_sdk.errors import (
-    AccessDeniedError,
-    BackendError,
-    ConfigurationError,
-    FinetuneError,
-    ModelNotReadyError,
-    QuotaExceededError,
-    RequestValidationError,
-    ResourceConflictError,
-    ResourceNotFoundError,
-    ServiceUnavailableError,
-    ServiceValidationError,
-    ThrottlingError,
+from finetune_sdk._aws import errors as _core
+from finetune_sdk._aws.errors import (
+    RetryKind,
+    classify_retry,
+    error_code,
+    hint_for_message,
+    service_message,
 )
 
 __all__ = [
@@ -46,257 +40,8 @@ __all__ = [
 
 BACKEND = "bedrock"
 
-RetryKind = Literal["throttle", "transient", "not_ready"]
-
-_THROTTLE_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "Throttling",
-        "ThrottledException",
-        "SlowDown",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "RequestThrottledException",
-    }
-)
-_TRANSIENT_CODES = frozenset(
-    {
-        "InternalServerException",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "InternalError",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-_CLASS_BY_CODE: dict[str, type[BackendError]] = {
-    "AccessDeniedException": AccessDeniedError,
-    "AccessDenied": AccessDeniedError,
-    "UnauthorizedOperation": AccessDeniedError,
-    "UnrecognizedClientException": AccessDeniedError,
-    "InvalidSignatureException": AccessDeniedError,
-    "ExpiredTokenException": AccessDeniedError,
-    "ResourceNotFoundException": ResourceNotFoundError,
-    "NoSuchKey": ResourceNotFoundError,
-    "NoSuchBucket": ResourceNotFoundError,
-    "NoSuchEntity": ResourceNotFoundError,
-    "404": ResourceNotFoundError,
-    "NotFound": ResourceNotFoundError,
-    "ValidationException": ServiceValidationError,
-    "TooManyTagsException": ServiceValidationError,
-    "ConflictException": ResourceConflictError,
-    "ResourceInUseException": ResourceConflictError,
-    "EntityAlreadyExists": ResourceConflictError,
-    "ServiceQuotaExceededException": QuotaExceededError,
-    "LimitExceeded": QuotaExceededError,
-    "ModelNotReadyException": ModelNotReadyError,
-    "ModelTimeoutException": ServiceUnavailableError,
-    "ModelErrorException": BackendError,
-    "ModelStreamErrorException": BackendError,
-}
-
-
-def _normalise(text: str) -> str:
-    return text.replace("\u2019", "'").replace("\u2018", "'")
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The service error code of a botocore ``ClientError`` (``None`` for anything else)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = (response.get("Error") or {}).get("Code")
-        return str(code) if code is not None else None
-    return None
-
-
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        return int(status) if isinstance(status, int) else None
-    return None
-
-
-def service_message(exc: BaseException) -> str:
-    """The service's own message for a botocore ``ClientError`` or an SDK error translated from one."""
-    cause = exc if getattr(exc, "response", None) is not None else exc.__cause__
-    response = getattr(cause, "response", None)
-    if isinstance(response, dict):
-        return str((response.get("Error") or {}).get("Message") or "")
-    return str(exc)
-
-
-def classify_retry(exc: BaseException) -> RetryKind | None:
-    """Which retry budget a botocore exception falls under, or ``None`` when it must not be retried.
-
-    ``transient`` covers 5xx answers and dropped or timed-out connections: the request may or may not have
-    been applied, so creates retried after one must be idempotent (client request tokens) and check first.
-    """
-    from botocore.exceptions import ClientError, HTTPClientError
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-
-    if isinstance(exc, ClientError):
-        code = error_code(exc) or ""
-        if code == "ModelNotReadyException":
-            return "not_ready"
-        if code in _THROTTLE_CODES or _status(exc) == 429:
-            return "throttle"
-        status = _status(exc)
-        if code in _TRANSIENT_CODES or (
-            status is not None and status >= 500 and code != "ModelErrorException"
-        ):
-            return "transient"
-        return None
-    if isinstance(exc, (HTTPClientError, BotoConnectionError)):  # dropped, refused or timed-out connections
-        return "transient"
-    return None
-
-
-def _profile_prefix(region: str | None) -> str:
-    region = region or "us-east-1"
-    if region.startswith("us-gov"):
-        return "us-gov"
-    for prefix, geo in (("us-", "us"), ("eu-", "eu"), ("ap-", "apac"), ("ca-", "ca")):
-        if region.startswith(prefix):
-            return geo
-    return "us"
-
-
-def hint_for_message(
-    code: str | None, message: str, *, region: str | None = None, model_id: str | None = None
-) -> str | None:
-    """A next step for a well-known service error message (``None`` when there is nothing to add).
-
-    Examples:
-        >>> message = "The provided model doesn't support on-demand throughput."
-        >>> hint_for_message("ValidationException", message)[:38]
-        'deploy the model first: model.deploy()'
-    """
-    text = _normalise(message)
-    lowered = text.lower()
-    if (
-        "on-demand throughput isn't supported" in lowered
-        or "inference profile that contains this model" in lowered
-    ):
-        found = re.search(r"model ID (\S+) with", text)
-        model = found.group(1) if found else (model_id or "<model>")
-        geo = _profile_prefix(region)
-        return (
-            f"this model is served through an inference profile: use the inference profile id {geo}.{model} "
-            f"(Model.foundation({geo + '.' + model!r})) instead of the bare model id"
-        )
-    if (
-        "doesn't support on-demand throughput" in lowered
-        or "does not support on-demand throughput" in lowered
-    ):
-        return (
-            'deploy the model first: model.deploy() (Provisioned Throughput, or kind="on_demand" where '
-            "supported), then chat with the deployment"
-        )
-    if "model identifier is invalid" in lowered:
-        return (
-            "check the model id and the Region: list known ids with finetune_sdk.catalog.all_models(); "
-            "inference profile ids (us./eu./apac.) exist only in their geography"
-        )
-    if code in ("AccessDeniedException", "AccessDenied"):
-        if "access to the model" in lowered:
-            return (
-                f"enable model access in the Bedrock console for this Region ({region or 'your Region'}): "
-                "Bedrock > Model access > Modify model access"
-            )
-        if "iam:passrole" in lowered:
-            return (
-                "the caller needs iam:PassRole on the job's role ARN (and the role must trust "
-                "bedrock.amazonaws.com)"
-            )
-        return "check the caller's IAM permissions for this Bedrock action and Region"
-    if code in _THROTTLE_CODES:
-        return "send fewer requests at once or ask for a higher quota in Service Quotas"
-    if code == "ServiceQuotaExceededException":
-        return (
-            "an account quota was hit: free capacity (stop jobs, delete deployments) or request an increase "
-            "in Service Quotas"
-        )
-    if code == "TooManyTagsException":
-        return "Bedrock accepts at most 200 tags per resource; pass fewer tags"
-    if code == "ModelNotReadyException":
-        return "the imported model is being restored after scaling to zero (up to ~5 minutes); retry shortly"
-    if code == "ModelTimeoutException":
-        return "the model took too long: lower max_tokens, shorten the prompt, or retry"
-    return None
-
-
-def translate_error(
-    exc: BaseException,
-    *,
-    operation: str | None = None,
-    region: str | None = None,
-    model_id: str | None = None,
-) -> FinetuneError:
-    """The SDK error for a botocore exception (raise it ``from exc``).
-
-    ``ClientError`` codes map to the ``BackendError`` subclasses (carrying ``backend``, ``code`` and
-    ``request_id``); connection errors to ``ServiceUnavailableError``; missing credentials or Region and
-    botocore's own parameter validation to ``ConfigurationError``.
-    """
-    from botocore.exceptions import (
-        ClientError,
-        HTTPClientError,
-        NoCredentialsError,
-        NoRegionError,
-        ParamValidationError,
-        PartialCredentialsError,
-    )
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-
-    where = f"Bedrock {operation}" if operation else "Bedrock"
-    if isinstance(exc, ClientError):
-        code = error_code(exc) or "Unknown"
-        message = _normalise(service_message(exc))
-        response: Mapping[str, Any] = exc.response or {}
-        metadata: Mapping[str, Any] = response.get("ResponseMetadata") or {}
-        request_id = metadata.get("RequestId") or None
-        cls = _CLASS_BY_CODE.get(code)
-        if cls is None:
-            kind = classify_retry(exc)
-            cls = {"throttle": ThrottlingError, "transient": ServiceUnavailableError}.get(
-                kind or "", BackendError
-            )
-        if code == "ModelErrorException":
-            original = response.get("OriginalStatusCode") or response.get("originalStatusCode")
-            if original:
-                message += f" (model returned status {original})"
-        hint = hint_for_message(code, message, region=region, model_id=model_id)
-        text = f"{where} failed: {code}: {message}" + (f"\nhint: {hint}" if hint else "")
-        return cls(text, backend=BACKEND, code=code, request_id=request_id)
-    if isinstance(exc, (HTTPClientError, BotoConnectionError)):
-        return ServiceUnavailableError(
-            f"{where} failed: the connection failed or timed out ({exc}); retried before giving up. "
-            "Check the network, the endpoint URL and the Region.",
-            backend=BACKEND,
-            code=type(exc).__name__,
-        )
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return ConfigurationError(
-            f"{where}: no AWS credentials were found ({exc}). Configure them (aws configure, environment "
-            "variables, SSO) or pass session=boto3.Session(profile_name=...) to backends.get('bedrock', ...)"
-        )
-    if isinstance(exc, NoRegionError):
-        return ConfigurationError(
-            f"{where}: no AWS Region is set. Pass region='us-east-1' (or another) to backends.get('bedrock', "
-            f"...) "
-            "or set AWS_DEFAULT_REGION"
-        )
-    if isinstance(exc, ParamValidationError):
-        report = str(getattr(exc, "kwargs", {}).get("report", exc))
-        found = re.search(r"parameter ([\w.\[\]]+)", report)
-        return RequestValidationError(
-            f"{where}: botocore rejected the request: {report}",
-            field=found.group(1) if found else "(request)",
-        )
-    return BackendError(f"{where} failed: {type(exc).__name__}: {exc}", backend=BACKEND)
+#: the AWS core's one translation, with Bedrock as the backend (``operation=``, ``region=``, ``model_id=``)
+translate_error = functools.partial(_core.translate_error, backend=BACKEND)
 
 
 #: (pattern on a job's failureMessage, hint); the first match wins

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from finetune_sdk._aws.s3 import split_s3_uri
 from finetune_sdk.errors import ConfigurationError, ResourceConflictError
 
 __all__ = ["JobType", "create_service_role", "data_access_policy", "split_s3_uri", "trust_policy"]
@@ -47,24 +48,6 @@ def _partition(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``("bucket", "key/prefix")`` of an ``s3://`` URI.
-
-    Raises:
-        ConfigurationError: not an ``s3://bucket[/key]`` URI.
-
-    Examples:
-        >>> split_s3_uri("s3://my-bucket/data/train.jsonl")
-        ('my-bucket', 'data/train.jsonl')
-    """
-    if not uri.startswith("s3://") or len(uri) <= 5:
-        raise ConfigurationError(f"{uri!r} is not an S3 URI; expected s3://bucket/key")
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
-        raise ConfigurationError(f"{uri!r} has no bucket name; expected s3://bucket/key")
-    return bucket, key
 
 
 def trust_policy(account_id: str, region: str, job_type: JobType = "customization") -> dict[str, Any]:

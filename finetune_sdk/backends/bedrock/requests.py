@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from finetune_sdk.backends.bedrock.options import BedrockOptions
 from finetune_sdk.catalog import resolve as _resolve_catalog
 from finetune_sdk.data.records import MediaPart, TextPart, Turn
 from finetune_sdk.errors import ConfigurationError
+from finetune_sdk.hyperparameters import format_service_value
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -81,27 +81,9 @@ _ROLE_HINT = (
 
 
 # --- small helpers ---------------------------------------------------------------------------------------
-def format_hyperparameter(value: int | float | bool | str) -> str:
-    """Bedrock's string form of one hyperparameter value: ``2`` → ``"2"``, ``5e-05`` → ``"0.00005"``.
-
-    Floats are written in plain decimal notation (the form the AWS samples use) and booleans in lowercase.
-
-    Examples:
-        >>> [format_hyperparameter(v) for v in (2, 1e-05, 0.5, 2.0, True, "Auto")]
-        ['2', '0.00001', '0.5', '2', 'true', 'Auto']
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ConfigurationError(f"hyperparameter value {value!r} is not a finite number")
-        if value.is_integer():
-            return str(int(value))
-        text = format(Decimal(repr(value)), "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
-    return str(value)
+#: Bedrock's string form of one hyperparameter value: the SDK's one serialiser
+#: (:func:`finetune_sdk.hyperparameters.format_service_value`), kept under its old name
+format_hyperparameter = format_service_value
 
 
 def tags_to_request(tags: Mapping[str, str]) -> list[dict[str, str]]:

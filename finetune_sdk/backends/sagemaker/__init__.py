@@ -13,8 +13,10 @@ Examples:
 
 from __future__ import annotations
 
-from finetune_sdk.backends.sagemaker.backend import SageMakerBackend
-from finetune_sdk.backends.sagemaker.export import export_to_bedrock
+import importlib
+from typing import Any
+
+from finetune_sdk.backends.sagemaker._backend import SageMakerBackend
 from finetune_sdk.backends.sagemaker.hyperparameters import JumpStartLlamaHyperparameters
 from finetune_sdk.backends.sagemaker.jumpstart import HubDocument
 from finetune_sdk.backends.sagemaker.options import SageMakerEndpointOptions, SageMakerOptions, VpcConfig
@@ -28,3 +30,11 @@ __all__ = [
     "VpcConfig",
     "export_to_bedrock",
 ]
+
+
+def export_to_bedrock(job: Any, **kwargs: Any) -> Any:
+    """Import a completed SageMaker job's weights into Bedrock: :func:`finetune_sdk.export.export_to_bedrock`.
+
+    The move between backends lives in the API layer (no backend imports another); this name is kept here.
+    """
+    return importlib.import_module("finetune_sdk.export").export_to_bedrock(job, **kwargs)

@@ -22,7 +22,6 @@ Examples:
 
 from __future__ import annotations
 
-import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -31,29 +30,27 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from finetune_sdk.catalog import HyperparameterSpec
-from finetune_sdk.hyperparameters import Hyperparameters
+from finetune_sdk.hyperparameters import Hyperparameters, format_service_value
 
 __all__ = ["JumpStartLlamaHyperparameters", "is_llama3", "jumpstart_value", "schema_for"]
 
 
 def jumpstart_value(value: Any) -> str:
-    """A hyperparameter value as the JumpStart scripts read it: ``True`` → ``"True"``, 1e-4 → ``"0.0001"``.
+    """A hyperparameter value as the JumpStart scripts read it: the SDK's one serialiser
+    (:func:`finetune_sdk.hyperparameters.format_service_value`), except that booleans are written the way the
+    scripts compare them, ``"True"``/``"False"``.
 
     Examples:
         >>> [jumpstart_value(v) for v in (True, False, 3, 0.0001, 2e-05, "Llama3.1", None)]
-        ['True', 'False', '3', '0.0001', '2e-05', 'Llama3.1', 'None']
+        ['True', 'False', '3', '0.0001', '0.00002', 'Llama3.1', 'None']
     """
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
     if isinstance(value, bool):
         return "True" if value else "False"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"hyperparameter values must be finite, got {value!r}")
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value)) if abs(value) >= 1 else repr(value)
-        return repr(value)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return "True" if value.lower() == "true" else "False"
-    return str(value)
+    if value is None:
+        return "None"
+    return format_service_value(value)
 
 
 class JumpStartLlamaHyperparameters(Hyperparameters):

@@ -32,6 +32,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from finetune_sdk._aws.s3 import split_s3_uri
 from finetune_sdk.data.records import Record, TextRecord
 from finetune_sdk.errors import DataError
 
@@ -51,18 +52,6 @@ __all__ = [
 Layout = Literal["instruction", "chat", "text", "records"]
 MANIFEST = "finetune_sdk_manifest.json"
 DATA_FILE = "train.jsonl"
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/a/b/`` → ``("bucket", "a/b/")``.
-
-    Raises:
-        DataError: not an ``s3://`` URI.
-    """
-    if not uri.startswith("s3://") or len(uri) <= 5:
-        raise DataError(f"expected an s3://bucket/prefix URI, got {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
 
 
 def render_layouts(records: Iterable[Record]) -> dict[Layout, list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ from bedrock_helpers import OUTPUT, ROLE, session_for
 from botocore.stub import Stubber
 from moto import mock_aws  # noqa: F401  (imported before the shared session so moto's hook is in it)
 
-from finetune_sdk.backends.bedrock.backend import BedrockBackend
+from finetune_sdk.backends.bedrock import BedrockBackend
 from finetune_sdk.testing.clock import FakeClock
 
 

@@ -1,5 +1,5 @@
 """``finetune jobs`` and ``finetune models`` end to end: CLI → Job/Model handles → BedrockBackend → boto3 →
-the AWS emulation (``finetune_sdk.testing.aws``)."""
+the AWS emulation (``finetune_sdk.testing.emulation``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from finetune_sdk.cli import _resources
 from finetune_sdk.cli.main import main
-from finetune_sdk.testing.aws import AwsEmulation
+from finetune_sdk.testing.emulation import BedrockEmulation
 
 
 def conversation(i: int) -> dict[str, Any]:
@@ -25,8 +25,8 @@ def conversation(i: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEmulation]:
-    with AwsEmulation(job_duration_s=600) as emulation:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockEmulation]:
+    with BedrockEmulation(job_duration_s=600) as emulation:
         backend = emulation.backend()
         # every command in the test talks to the same emulated account through the real bedrock backend
         monkeypatch.setattr("finetune_sdk.cli.jobs.backend_from", lambda args, **options: backend)

@@ -17,7 +17,7 @@ import pytest
 
 from finetune_sdk import Dataset, InvocationLogSource, Job, JobStatus, MetadataFilter
 from finetune_sdk.backends.base import DeploymentStatus, JobKind
-from finetune_sdk.testing.aws import AwsEmulation
+from finetune_sdk.testing.emulation import BedrockEmulation
 
 pytestmark = pytest.mark.bedrock
 
@@ -37,7 +37,7 @@ def test_tatqa_haiku_fine_tune_to_deployed_chat_and_cleanup(shared_datasets: Pat
     splits = data.split({"train": 0.55, "validation": 0.45}, seed=3)
     assert len(splits.train) >= 32 and len(splits.validation) >= 32
 
-    with AwsEmulation(region="us-west-2", responder=_answers) as aws:
+    with BedrockEmulation(region="us-west-2", responder=_answers) as aws:
         backend = aws.backend()
         job = Job.fine_tune(
             model=HAIKU,
@@ -77,7 +77,7 @@ def test_tatqa_haiku_fine_tune_to_deployed_chat_and_cleanup(shared_datasets: Pat
 
 def test_continued_pretraining_on_titan_express() -> None:
     text = Dataset.from_records([{"input": f"Filing {i}: revenue rose {i}% on services."} for i in range(60)])
-    with AwsEmulation(region="us-east-1") as aws:
+    with BedrockEmulation(region="us-east-1") as aws:
         job = Job.continue_pretraining(
             model="amazon.titan-text-express-v1:0:8k",
             train=text,
@@ -106,7 +106,7 @@ def _prompts(n: int) -> Dataset:
 
 
 def test_distillation_nova_pro_to_micro_from_prompts_and_from_logs() -> None:
-    with AwsEmulation(region="us-east-1") as aws:
+    with BedrockEmulation(region="us-east-1") as aws:
         backend = aws.backend()
         from_prompts = Job.distill(
             student="amazon.nova-micro-v1:0:128k",
@@ -148,7 +148,7 @@ def test_distillation_nova_pro_to_micro_from_prompts_and_from_logs() -> None:
 
 
 def test_custom_model_import_with_preflight() -> None:
-    with AwsEmulation(region="us-east-1", responder=_answers) as aws:
+    with BedrockEmulation(region="us-east-1", responder=_answers) as aws:
         folder = f"s3://{aws.bucket}/models/llama-merged/"
         aws.put_model_folder(folder)
         job = Job.import_model(source=folder, name="llama-merged", backend=aws.backend())
@@ -167,7 +167,7 @@ def test_custom_model_import_with_preflight() -> None:
 @pytest.mark.parametrize("fault", ["throttle", "5xx", "drop"])
 def test_faults_during_create_and_wait_never_duplicate_or_lose_the_job(fault: str) -> None:
     data = Dataset.from_records([{"prompt": f"q{i}", "completion": f"a{i}"} for i in range(40)])
-    with AwsEmulation(region="us-east-1") as aws:
+    with BedrockEmulation(region="us-east-1") as aws:
         backend = aws.backend()
         # the create is applied by the service but the answer is lost (drop), or refused first (throttle/5xx)
         aws.inject("CreateModelCustomizationJob", fault, times=2, after_apply=(fault == "drop"))

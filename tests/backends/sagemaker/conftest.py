@@ -13,7 +13,8 @@ from moto import mock_aws
 from finetune_sdk.backends.sagemaker import SageMakerBackend
 from finetune_sdk.data.dataset import Dataset
 from finetune_sdk.testing.clock import FakeClock
-from finetune_sdk.testing.sagemaker import SageMakerEmulation, _shared_loader, llama3_hub_document
+from finetune_sdk.testing.emulation._sagemaker_data import _shared_loader
+from finetune_sdk.testing.sagemaker import SageMakerEmulation, llama3_hub_document
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerJobs"

@@ -159,8 +159,8 @@ def test_entry_script_trains_with_the_real_worker_on_cpu(tmp_path: Path) -> None
     import sys
 
     from finetune_sdk.backends.bedrock.preflight import preflight_import
-    from finetune_sdk.backends.sagemaker.export import check_model_files
     from finetune_sdk.backends.sagemaker.staging import render_layouts
+    from finetune_sdk.export import check_model_files
     from finetune_sdk.training.tiny import build_tiny_model
 
     model = build_tiny_model(tmp_path / "tiny", hidden_size=32, layers=1, heads=2)

@@ -1,7 +1,7 @@
 """Export to Bedrock Custom Model Import: checks on the SageMaker side, then the Bedrock import request.
 
 The happy path runs both emulations in one account: moto + ``SageMakerEmulation`` for the training job and
-its S3 output, ``AwsEmulation`` for Bedrock (which reads the folder when the import job runs).
+its S3 output, ``BedrockEmulation`` for Bedrock (which reads the folder when the import job runs).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import pytest
 
 from finetune_sdk.backends.base import JobKind, JobSpec, JobStatus
 from finetune_sdk.backends.sagemaker import SageMakerBackend, SageMakerOptions, export_to_bedrock
-from finetune_sdk.backends.sagemaker.export import check_model_files
 from finetune_sdk.data.dataset import Dataset
 from finetune_sdk.data.records import Conversation
 from finetune_sdk.errors import ConfigurationError
+from finetune_sdk.export import check_model_files
 from finetune_sdk.jobs import Job
-from finetune_sdk.testing.aws import AwsEmulation
 from finetune_sdk.testing.clock import FakeClock
+from finetune_sdk.testing.emulation import BedrockEmulation
 from finetune_sdk.testing.sagemaker import SageMakerEmulation
 
 pytestmark = pytest.mark.sagemaker
@@ -51,15 +51,15 @@ def trained(
 
 
 @pytest.fixture
-def both() -> Iterator[tuple[AwsEmulation, SageMakerEmulation]]:
+def both() -> Iterator[tuple[BedrockEmulation, SageMakerEmulation]]:
     clock = FakeClock()
-    with AwsEmulation(clock=clock) as aws, SageMakerEmulation(session=aws.session, clock=clock) as sm:
+    with BedrockEmulation(clock=clock) as aws, SageMakerEmulation(session=aws.session, clock=clock) as sm:
         yield aws, sm
     assert not aws.violations and not sm.violations
 
 
 def test_export_starts_a_bedrock_import_of_the_uncompressed_folder(
-    both: tuple[AwsEmulation, SageMakerEmulation],
+    both: tuple[BedrockEmulation, SageMakerEmulation],
 ) -> None:
     aws, sm = both
     backend = sm.backend()
@@ -79,7 +79,7 @@ def test_export_starts_a_bedrock_import_of_the_uncompressed_folder(
 
 
 def test_adapter_only_output_is_refused_before_any_import(
-    both: tuple[AwsEmulation, SageMakerEmulation],
+    both: tuple[BedrockEmulation, SageMakerEmulation],
 ) -> None:
     aws, sm = both
     backend = sm.backend()
@@ -89,7 +89,7 @@ def test_adapter_only_output_is_refused_before_any_import(
     assert aws.calls("CreateModelImportJob") == []
 
 
-def test_compressed_output_is_refused_with_the_fix(both: tuple[AwsEmulation, SageMakerEmulation]) -> None:
+def test_compressed_output_is_refused_with_the_fix(both: tuple[BedrockEmulation, SageMakerEmulation]) -> None:
     aws, sm = both
     backend = sm.backend()
     job = trained(backend, sm, compression="GZIP", name="gzip")

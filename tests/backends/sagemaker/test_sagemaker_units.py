@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from finetune_sdk.backends._aws import call_with_retries, translate_error
+from finetune_sdk._aws import call_with_retries, translate_error
 from finetune_sdk.backends.base import JobKind
 from finetune_sdk.backends.sagemaker import JumpStartLlamaHyperparameters, SageMakerBackend
 from finetune_sdk.backends.sagemaker.code import build_source_tarball
@@ -46,7 +46,7 @@ def test_jumpstart_values_are_python_spelled() -> None:
         "5",
         "0.5",
         "0.0001",
-        "3e-05",
+        "0.00003",
     ]
     with pytest.raises(ValueError, match="finite"):
         jumpstart_value(float("nan"))

@@ -1,4 +1,4 @@
-"""The one pattern engine (``finetune_sdk.backends._aws.patterns``) used by the runtime request checks and by
+"""The one pattern engine (``finetune_sdk._aws.patterns``) used by the runtime request checks and by
 the AWS emulation: every pattern of every service the SDK calls translates, constructs behave as in Java,
 matching stays linear, and at run time an unreadable pattern is skipped rather than blocking a request."""
 
@@ -12,8 +12,8 @@ from typing import Any
 import botocore.session
 import pytest
 
-from finetune_sdk.backends._aws import patterns
-from finetune_sdk.backends._aws.patterns import JavaPattern, UnsupportedPattern, pattern_matches
+from finetune_sdk._aws import patterns
+from finetune_sdk._aws.patterns import JavaPattern, UnsupportedPattern, pattern_matches
 
 #: every service the SDK (or its emulation) calls
 SERVICES = ("bedrock", "bedrock-runtime", "sagemaker", "sagemaker-runtime", "s3", "iam", "sts", "logs")
