@@ -69,7 +69,13 @@ class BedrockBackend(
 
     name = "bedrock"
     supported_kinds = frozenset(
-        {JobKind.FINE_TUNING, JobKind.CONTINUED_PRE_TRAINING, JobKind.DISTILLATION, JobKind.IMPORT}
+        {
+            JobKind.FINE_TUNING,
+            JobKind.CONTINUED_PRE_TRAINING,
+            JobKind.DISTILLATION,
+            JobKind.IMPORT,
+            JobKind.REINFORCEMENT,
+        }
     )
     default_poll_interval = 60.0
     default_deployment_kind = "provisioned"

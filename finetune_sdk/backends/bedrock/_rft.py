@@ -27,17 +27,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from finetune_sdk.errors import ConfigurationError
 from finetune_sdk.hyperparameters import Hyperparameters
 
+if TYPE_CHECKING:
+    from finetune_sdk.specs import JobSpec
+
 __all__ = [
     "RFT_BASE_MODELS",
     "RFTHyperParameters",
+    "check_rft_spec",
     "grader_invoke_statement",
+    "rft_config",
     "rft_job_request",
     "rft_role_policy",
 ]
@@ -99,14 +104,13 @@ def rft_role_policy(
     """
     from finetune_sdk.backends.bedrock.iam import data_access_policy
 
-    policy = data_access_policy(
+    return data_access_policy(
         training_uris=[training_uri],
         validation_uris=[validation_uri] if validation_uri else [],
         output_uri=output_uri,
         region=region,
+        grader_lambda_arns=[lambda_arn],
     )
-    policy["Statement"].append(grader_invoke_statement(lambda_arn))
-    return policy
 
 
 def rft_job_request(
@@ -170,3 +174,48 @@ def rft_job_request(
     request["clientRequestToken"] = "rft-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
     validate_request("bedrock", "CreateModelCustomizationJob", request)
     return request
+
+
+def rft_config(spec: JobSpec) -> dict[str, Any]:
+    """``customizationConfig.rftConfig`` of a reinforcement :class:`~finetune_sdk.specs.JobSpec`: the grader
+    and the hyperparameters (validated by :class:`RFTHyperParameters`, sent in native JSON types)."""
+    assert spec.grader_arn is not None  # JobSpec's validator guarantees it
+    config: dict[str, Any] = {"graderConfig": {"lambdaGrader": {"lambdaArn": spec.grader_arn}}}
+    values = RFTHyperParameters.model_validate(dict(spec.hyperparameters)).to_request()
+    if values:
+        config["hyperParameters"] = values
+    return config
+
+
+def check_rft_spec(spec: JobSpec, *, region: str | None) -> None:
+    """The SDK's checks of a Bedrock RFT job: a supported base model, in us-east-1, known hyperparameters in
+    range.
+
+    Raises:
+        ConfigurationError: unsupported base model or Region.
+        HyperparameterError: unknown hyperparameter or value out of range.
+    """
+    from pydantic import ValidationError
+
+    from finetune_sdk.errors import HyperparameterError
+
+    if spec.base_model not in RFT_BASE_MODELS:
+        raise ConfigurationError(
+            f"base model {spec.base_model!r} does not take reinforcement fine-tuning on Bedrock; RFT takes "
+            f"{', '.join(RFT_BASE_MODELS)} (Nova Micro/Lite/Pro v1 do not)"
+        )
+    if region and region != "us-east-1":
+        raise ConfigurationError(
+            f"Bedrock reinforcement fine-tuning of {spec.base_model} runs in us-east-1, not {region}. "
+            "Fix: backends.get('bedrock', region='us-east-1')"
+        )
+    try:
+        RFTHyperParameters.model_validate(dict(spec.hyperparameters))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise HyperparameterError(
+            f"RFT hyperparameter {field}: {first['msg']} (got {first.get('input')!r}); the names and ranges are "
+            "botocore's RFTHyperParameters: epochCount 1-50, batchSize 16-512, learningRate 1e-7-1e-3, "
+            "trainingSamplePerPrompt 2-16, evalInterval 1-100, reasoningEffort low|medium|high"
+        ) from exc

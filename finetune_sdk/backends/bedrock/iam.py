@@ -129,6 +129,7 @@ def data_access_policy(
     invocation_log_uri: str | None = None,
     teacher_inference_profile_arns: Iterable[str] = (),
     region: str = "us-east-1",
+    grader_lambda_arns: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A least-privilege permissions policy for a job's service role.
 
@@ -139,7 +140,8 @@ def data_access_policy(
     - ``kms:Decrypt``, ``kms:GenerateDataKey``, ``kms:DescribeKey``, ``kms:CreateGrant`` on ``kms_key_arns``;
     - read access to ``invocation_log_uri`` (distillation from invocation logs);
     - ``bedrock:InvokeModel`` on each teacher inference profile and on the foundation model behind it in every
-      Region the profile routes to (cross-Region distillation teachers).
+      Region the profile routes to (cross-Region distillation teachers);
+    - ``lambda:InvokeFunction`` on each reward grader of a reinforcement fine-tuning job (and its versions).
 
     Raises:
         ConfigurationError: a URI is not ``s3://...``, or nothing to grant.
@@ -201,6 +203,15 @@ def data_access_policy(
                 "Resource": resources,
             }
         )
+    graders = list(grader_lambda_arns)
+    if graders:  # issue 17: reinforcement fine-tuning calls the reward grader Lambda
+        from finetune_sdk.backends.bedrock._rft import grader_invoke_statement
+
+        statements.append(grader_invoke_statement(graders[0]))
+        for extra in graders[1:]:
+            statements[-1]["Resource"] = sorted(
+                {*statements[-1]["Resource"], *grader_invoke_statement(extra)["Resource"]}
+            )
     if not statements:
         raise ConfigurationError(
             "data_access_policy() needs at least one URI, key or teacher profile to grant"
@@ -221,6 +232,7 @@ def create_service_role(
     kms_key_arns: Iterable[str] = (),
     invocation_log_uri: str | None = None,
     teacher_inference_profile_arns: Iterable[str] = (),
+    grader_lambda_arns: Iterable[str] = (),
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     path: str = "/service-role/",
@@ -279,7 +291,8 @@ def create_service_role(
         call(iam, "UpdateAssumeRolePolicy", "iam", RoleName=name, PolicyDocument=trust)
     training, validation = list(training_uris), list(validation_uris)
     keys, teachers = list(kms_key_arns), list(teacher_inference_profile_arns)
-    if training or validation or output_uri or keys or invocation_log_uri or teachers:
+    graders = list(grader_lambda_arns)
+    if training or validation or output_uri or keys or invocation_log_uri or teachers or graders:
         policy = data_access_policy(
             training_uris=training,
             validation_uris=validation,
@@ -288,6 +301,7 @@ def create_service_role(
             invocation_log_uri=invocation_log_uri,
             teacher_inference_profile_arns=teachers,
             region=region,
+            grader_lambda_arns=graders,
         )
         call(
             iam,
