@@ -432,9 +432,9 @@ class Job:
             HyperparameterError: unknown RFT hyperparameter or value out of range.
             ConfigurationError: no reward/grader, no grader execution role, unsupported model or Region.
         """
-        from finetune_sdk.reward._job import reinforce
+        from finetune_sdk.reward._job import reinforce_spec
 
-        return reinforce(
+        spec, be = reinforce_spec(
             model=model,
             train=train,
             reward=reward,
@@ -448,10 +448,10 @@ class Job:
             output_uri=output_uri,
             role_arn=role_arn,
             tags=tags,
-            max_cost=max_cost,
             validate=validate,
             backend_options=backend_options,
         )
+        return cls.create(spec, backend=be, max_cost=max_cost)
 
     @classmethod
     def import_model(

@@ -14,11 +14,10 @@ from finetune_sdk.specs import JobKind, JobSpec
 if TYPE_CHECKING:
     from finetune_sdk.backends.base import Backend
     from finetune_sdk.data.dataset import Dataset
-    from finetune_sdk.jobs import Job
     from finetune_sdk.reward._function import RewardFunction
     from finetune_sdk.specs import BackendOptions
 
-__all__ = ["reinforce", "rft_lines"]
+__all__ = ["reinforce_spec", "rft_lines"]
 
 
 def rft_lines(data: Dataset | Iterable[Mapping[str, Any]]) -> list[Any]:
@@ -57,7 +56,28 @@ def _stage(be: Backend, lines: list[Any], *, output_uri: str | None, name: str) 
         )
 
 
-def reinforce(
+def _default_name(model: str, payload: Mapping[str, Any]) -> str:
+    """``rft-<model slug>-<digest>``: derived from the request, so a rerun is idempotent (like ``Job``'s names)."""
+    import hashlib
+    import re
+
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    tail = re.sub(r"^(amazon|us|eu|apac)\.", "", model.rsplit("/", 1)[-1])
+    slug = re.sub(r"[^a-z0-9]+", "-", tail.lower()).strip("-")[:36].strip("-") or "model"
+    return f"rft-{slug}-{digest}"
+
+
+def _fingerprint(dataset: Dataset) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for record in dataset:
+        h.update(record.model_dump_json().encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def reinforce_spec(
     *,
     model: str,
     train: Dataset | str | Iterable[Mapping[str, Any]],
@@ -73,16 +93,15 @@ def reinforce(
     output_uri: str | None = None,
     role_arn: str | None = None,
     tags: Mapping[str, str] | None = None,
-    max_cost: float | None = None,
     validate: bool = True,
     backend_options: BackendOptions | None = None,
-) -> Job:
-    """See :meth:`finetune_sdk.Job.reinforce`."""
+) -> tuple[JobSpec, Backend]:
+    """The reinforcement :class:`JobSpec` and the resolved backend behind :meth:`finetune_sdk.Job.reinforce`
+    (data validated and staged, grader deployed); ``Job.reinforce`` submits it."""
     import re
 
     from finetune_sdk import backends as _backends
     from finetune_sdk.data.dataset import Dataset
-    from finetune_sdk.jobs import Job, _default_names, _fingerprint
 
     be = _backends.resolve(backend)
     if JobKind.REINFORCEMENT not in be.supported_kinds:
@@ -114,9 +133,9 @@ def reinforce(
         "reward": reward.params() if reward is not None else grader_arn,
         "output_uri": output_uri,
     }
-    default_job, default_model = _default_names(JobKind.REINFORCEMENT, model, payload)
-    job_name = name or default_job
-    model_name = output_model_name or (re.sub(r"[^0-9A-Za-z]+", "-", name) if name else default_model)
+    default = _default_name(model, payload)
+    job_name = name or default
+    model_name = output_model_name or (re.sub(r"[^0-9A-Za-z]+", "-", name) if name else default)
     if grader_arn is None:
         assert reward is not None
         if not grader_role_arn:
@@ -153,4 +172,4 @@ def reinforce(
         tags=dict(tags or {}),
         backend_options=backend_options,
     )
-    return Job.create(spec, backend=be, max_cost=max_cost)
+    return spec, be

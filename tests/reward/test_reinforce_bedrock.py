@@ -127,6 +127,7 @@ def test_a_grader_that_breaks_the_contract_fails_the_job(shared_datasets: Path) 
 
 def test_refusals_before_anything_is_sent() -> None:
     lines = [{"messages": [{"role": "user", "content": f"q{i}"}], "reference_answer": "A"} for i in range(100)]
+
     class NoRft(FakeBackend):
         supported_kinds = frozenset({ft.JobKind.FINE_TUNING})
 

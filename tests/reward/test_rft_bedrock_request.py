@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from finetune_sdk.backends.bedrock._rft import (
-    RFTHyperParameters,
-    grader_invoke_statement,
-    rft_job_request,
-    rft_role_policy,
-)
+from finetune_sdk.backends.bedrock._rft import RFTHyperParameters, rft_job_request
+from finetune_sdk.backends.bedrock.iam import data_access_policy, grader_invoke_statement
 from finetune_sdk.errors import ConfigurationError, RequestValidationError
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:aqua-grader"
@@ -91,7 +87,9 @@ def test_request_refusals_name_the_field() -> None:
 
 def test_role_policy_grants_invoke_on_the_grader() -> None:
     assert grader_invoke_statement(ARN + ":live")["Resource"] == [ARN, ARN + ":*"]
-    policy = rft_role_policy(training_uri=KW["training_uri"], output_uri=KW["output_uri"], lambda_arn=ARN)
+    policy = data_access_policy(
+        training_uris=[KW["training_uri"]], output_uri=KW["output_uri"], grader_lambda_arns=[ARN]
+    )
     invoke = [s for s in policy["Statement"] if "lambda:InvokeFunction" in s["Action"]]
     assert invoke and invoke[0]["Resource"] == [ARN, ARN + ":*"]
     assert any("s3:GetObject" in s["Action"] for s in policy["Statement"])

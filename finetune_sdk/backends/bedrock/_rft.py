@@ -1,6 +1,6 @@
 """Bedrock reinforcement fine-tuning: typed ``RFTHyperParameters``, the ``CreateModelCustomizationJob`` request
 with ``customizationType="REINFORCEMENT_FINE_TUNING"`` and ``customizationConfig.rftConfig``, and the service
-role's ``lambda:InvokeFunction`` grant on the grader.
+role's ``lambda:InvokeFunction`` grant on the grader is ``iam.data_access_policy(grader_lambda_arns=...)``.
 
 Unlike fine-tuning's string map, ``rftConfig.hyperParameters`` takes native JSON types. Ranges are botocore's
 (``RFTHyperParameters`` in the bedrock service model; tests keep them in step); the grader is a Lambda function
@@ -41,10 +41,8 @@ __all__ = [
     "RFT_BASE_MODELS",
     "RFTHyperParameters",
     "check_rft_spec",
-    "grader_invoke_statement",
     "rft_config",
     "rft_job_request",
-    "rft_role_policy",
 ]
 
 #: Base models Bedrock reinforcement fine-tuning takes through CreateModelCustomizationJob (us-east-1).
@@ -73,44 +71,6 @@ class RFTHyperParameters(Hyperparameters):
     def to_request(self) -> dict[str, Any]:
         """The values set, keyed by the service's names, in native JSON types (what ``rftConfig`` takes)."""
         return dict(self.to_dict())
-
-
-def grader_invoke_statement(lambda_arn: str) -> dict[str, Any]:
-    """The service-role statement that lets Bedrock call the grader: ``lambda:InvokeFunction`` on the function
-    and its versions/aliases."""
-    base = lambda_arn.split(":function:", 1)
-    if len(base) != 2:
-        raise ConfigurationError(
-            f"lambda_arn {lambda_arn!r} is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
-        )
-    name = base[1].split(":", 1)[0]
-    unqualified = f"{base[0]}:function:{name}"
-    return {
-        "Sid": "InvokeRewardGrader",
-        "Effect": "Allow",
-        "Action": ["lambda:InvokeFunction"],
-        "Resource": sorted({unqualified, f"{unqualified}:*"}),
-    }
-
-
-def rft_role_policy(
-    *, training_uri: str, output_uri: str, lambda_arn: str, validation_uri: str | None = None, region: str = "us-east-1"
-) -> dict[str, Any]:
-    """The least-privilege permissions policy of an RFT job's service role: the usual data access plus
-    ``lambda:InvokeFunction`` on the grader.
-
-    Raises:
-        ConfigurationError: a URI or the Lambda ARN is malformed.
-    """
-    from finetune_sdk.backends.bedrock.iam import data_access_policy
-
-    return data_access_policy(
-        training_uris=[training_uri],
-        validation_uris=[validation_uri] if validation_uri else [],
-        output_uri=output_uri,
-        region=region,
-        grader_lambda_arns=[lambda_arn],
-    )
 
 
 def rft_job_request(

@@ -30,7 +30,14 @@ from typing import Any, Literal
 from finetune_sdk._aws.s3 import split_s3_uri
 from finetune_sdk.errors import ConfigurationError, ResourceConflictError
 
-__all__ = ["JobType", "create_service_role", "data_access_policy", "split_s3_uri", "trust_policy"]
+__all__ = [
+    "JobType",
+    "create_service_role",
+    "data_access_policy",
+    "grader_invoke_statement",
+    "split_s3_uri",
+    "trust_policy",
+]
 
 JobType = Literal["customization", "import", "batch", "evaluation"]
 
@@ -120,6 +127,24 @@ def _read_statements(uris: Sequence[str], sid: str, partition: str) -> list[dict
     return statements
 
 
+def grader_invoke_statement(lambda_arn: str) -> dict[str, Any]:
+    """The service-role statement that lets Bedrock call the grader: ``lambda:InvokeFunction`` on the function
+    and its versions/aliases."""
+    base = lambda_arn.split(":function:", 1)
+    if len(base) != 2:
+        raise ConfigurationError(
+            f"lambda_arn {lambda_arn!r} is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
+        )
+    name = base[1].split(":", 1)[0]
+    unqualified = f"{base[0]}:function:{name}"
+    return {
+        "Sid": "InvokeRewardGrader",
+        "Effect": "Allow",
+        "Action": ["lambda:InvokeFunction"],
+        "Resource": sorted({unqualified, f"{unqualified}:*"}),
+    }
+
+
 def data_access_policy(
     *,
     training_uris: Iterable[str] = (),
@@ -205,8 +230,6 @@ def data_access_policy(
         )
     graders = list(grader_lambda_arns)
     if graders:  # issue 17: reinforcement fine-tuning calls the reward grader Lambda
-        from finetune_sdk.backends.bedrock._rft import grader_invoke_statement
-
         statements.append(grader_invoke_statement(graders[0]))
         for extra in graders[1:]:
             statements[-1]["Resource"] = sorted(
