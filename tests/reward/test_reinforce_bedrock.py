@@ -160,3 +160,41 @@ def test_refusals_before_anything_is_sent() -> None:
         with pytest.raises(ft.errors.ConfigurationError, match="grader_role_arn"):
             ft.Job.reinforce(model=MODEL, train=lines, reward=answer_letter, backend=aws.backend())
         assert aws.calls("CreateModelCustomizationJob") == []
+
+
+def test_the_grpo_reward_unchanged_drives_the_grader_the_request_and_the_evaluator() -> None:
+    """letter_share is the function the slow local GRPO test trains with; here it is the Bedrock grader
+    (both reference positions, as the deployed zip), the RFT job's grader and an Evaluator metric."""
+    from rft_rewards import letter_share
+
+    from finetune_sdk.evaluation import Evaluator
+
+    turns = [{"role": "user", "content": "Question 7: which option?"}, {"role": "assistant", "content": "AAAA"}]
+    event = [
+        {"id": "top", "messages": turns, "reference_answer": "A"},
+        {"id": "meta", "messages": turns, "metadata": {"reference_answer": "B"}},
+    ]
+    assert [r["aggregate_reward_score"] for r in letter_share.lambda_handler(event, None)] == [1.0, 0.0]
+    prompts = [
+        {
+            "id": f"q{i}",
+            "messages": [{"role": "user", "content": f"Question {i}: which option?"}],
+            "reference_answer": "A",
+        }
+        for i in range(100)
+    ]
+    with BedrockEmulation(clock=FakeClock()) as aws:
+        job = ft.Job.reinforce(
+            model=MODEL,
+            train=prompts,
+            reward=letter_share,
+            grader_role_arn=_lambda_role(aws),
+            backend=aws.backend(),
+        )
+        request = aws.calls("CreateModelCustomizationJob")[0]
+        assert find_request_problems("bedrock", "CreateModelCustomizationJob", request) == []
+        aws.complete_job(job.id)
+        assert job.refresh().status is ft.JobStatus.COMPLETED, job.record.failure_message
+    records = ft.Dataset.from_records(prompts[:10]).records
+    report = Evaluator(metrics=[letter_share], progress=False).evaluate(lambda prompt: "AB", records)
+    assert report.mean("letter_share") == pytest.approx(0.25)
