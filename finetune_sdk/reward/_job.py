@@ -32,7 +32,11 @@ def rft_lines(data: Dataset | Iterable[Mapping[str, Any]]) -> list[Any]:
         if data._path is not None:
             from finetune_sdk.data.io import iter_jsonl
 
-            return [jl.value for jl in iter_jsonl(data._path, session=data._session) if jl.value is not None]
+            return [
+                jl.value
+                for jl in iter_jsonl(data._path, session=data._session, endpoint_url=data._endpoint_url)
+                if jl.value is not None
+            ]
         return [record_to_line(r) for r in data.records]
     return [dict(row) for row in data]
 

@@ -198,3 +198,22 @@ def test_the_grpo_reward_unchanged_drives_the_grader_the_request_and_the_evaluat
     records = ft.Dataset.from_records(prompts[:10]).records
     report = Evaluator(metrics=[letter_share], progress=False).evaluate(lambda prompt: "AB", records)
     assert report.mean("letter_share") == pytest.approx(0.25)
+
+
+def test_reinforce_from_a_jsonl_file_stages_the_lines_as_they_are(tmp_path: Path) -> None:
+    rows = [
+        {"id": f"q{i}", "messages": [{"role": "user", "content": f"q{i}"}], "reference_answer": {"letter": "A"}, "w": i}
+        for i in range(100)
+    ]
+    path = tmp_path / "rft.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    grader = "arn:aws:lambda:us-east-1:123456789012:function:g"
+    with BedrockEmulation(clock=FakeClock()) as aws:
+        aws.register_grader(grader, answer_letter.lambda_handler)
+        job = ft.Job.reinforce(model=MODEL, train=ft.Dataset.from_jsonl(path), grader_arn=grader, backend=aws.backend())
+        uri = aws.calls("CreateModelCustomizationJob")[0]["trainingDataConfig"]["s3Uri"]
+        bucket, key = uri[5:].split("/", 1)
+        staged = [json.loads(x) for x in aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()]
+        assert staged == rows  # native JSON reference answers and extra fields reach the grader unchanged
+        aws.complete_job(job.id)
+        assert job.refresh().status is ft.JobStatus.COMPLETED, job.record.failure_message
