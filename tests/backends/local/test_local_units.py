@@ -290,7 +290,7 @@ def test_checkpoint_state_loads_with_weights_only(tmp_path: Path) -> None:
     assert torch.equal(rng["cpu"], torch.get_rng_state())
     import ast
 
-    source = Path(__file__).parents[3] / "finetune_sdk" / "training" / "trainer.py"
+    source = Path(__file__).parents[3] / "finetune_sdk" / "training" / "_trainer.py"
     loads = [node for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
              and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"]
@@ -346,7 +346,7 @@ def test_transformers_progress_bars_follow_the_sdk_switch(monkeypatch: pytest.Mo
     with transformers_progress():
         assert not hf_logging.is_progress_bar_enabled()
     assert hf_logging.is_progress_bar_enabled()  # restored after the block
-    monkeypatch.delenv("FINETUNE_SDK_DISABLE_PROGRESS_BARS")
+    monkeypatch.setenv("FINETUNE_SDK_DISABLE_PROGRESS_BARS", "0")  # forced on (unset: only on a terminal)
     with transformers_progress():
         assert hf_logging.is_progress_bar_enabled()
 
