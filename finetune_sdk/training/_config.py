@@ -5,7 +5,7 @@ Names follow Bedrock where they mean the same thing (``epochCount``, ``batchSize
 knobs of a Hugging Face causal-LM trainer, in the same camelCase style. This module is light (no torch).
 
 Examples:
-    >>> from finetune_sdk.backends.base import JobKind
+    >>> from finetune_sdk.specs import JobKind
     >>> from finetune_sdk.training._config import resolve_config, schema
     >>> cfg = resolve_config({"epochCount": 2, "method": "full"}, JobKind.FINE_TUNING)
     >>> cfg.epochs, cfg.method, cfg.packing
@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from finetune_sdk.backends.base import JobKind
 from finetune_sdk.catalog import HyperparameterSpec
 from finetune_sdk.errors import HyperparameterError
 from finetune_sdk.hyperparameters import validate_hyperparameters
+from finetune_sdk.specs import JobKind
 
 __all__ = ["METHODS", "PRECISIONS", "SUPPORTS_DISTRIBUTED", "TrainConfig", "resolve_config", "schema"]
 

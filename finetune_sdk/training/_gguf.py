@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_sdk.errors import BackendNotInstalledError, ConfigurationError
+from finetune_sdk.training._deps import dtype_kwargs
 
 __all__ = ["ALIASES", "Alias", "converted_folder", "gguf_file_of", "installed_alias_path", "is_alias", "materialize",
            "materialize_if_gguf", "resolve_alias"]
@@ -215,8 +216,9 @@ def _convert(source: Path, out: Path) -> None:
     with transformers_progress(), _quiet_gguf_bar():
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
-            model = transformers.AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name,
-                                                                      dtype=torch.float32)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                str(source.parent), gguf_file=source.name, **dtype_kwargs(torch.float32)
+            )
         except (ValueError, KeyError, OSError) as exc:
             raise ConfigurationError(f"transformers cannot read the GGUF file {str(source)!r}: {exc}") from exc
         # The tensors are plain float32 once dequantised; only the GGUF marker blocks save_pretrained.

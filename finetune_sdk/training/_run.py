@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finetune_sdk.backends.base import JobSpec, JobStatus, MetricPoint
+from finetune_sdk.specs import JobSpec, JobStatus, MetricPoint
 
 __all__ = [
     "METRIC_COLUMNS",

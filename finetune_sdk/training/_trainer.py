@@ -37,9 +37,10 @@ from typing import Any, Literal, Protocol
 import torch
 import torch.nn.functional as F
 
-from finetune_sdk.backends.base import JobKind
 from finetune_sdk.data.records import Record
+from finetune_sdk.specs import JobKind
 from finetune_sdk.training._config import TrainConfig
+from finetune_sdk.training._deps import dtype_kwargs
 from finetune_sdk.training._dist import DistContext, shard_indices
 from finetune_sdk.training._encode import (
     IGNORE_INDEX,
@@ -399,7 +400,9 @@ class Trainer:
         # in bf16).
         load_dtype = torch.bfloat16 if self.config.method == "lora" and self.amp_dtype is torch.bfloat16 \
             and self.device.type == "cuda" else torch.float32
-        model: Any = transformers.AutoModelForCausalLM.from_pretrained(self.base_model, dtype=load_dtype)
+        model: Any = transformers.AutoModelForCausalLM.from_pretrained(
+            self.base_model, **dtype_kwargs(load_dtype)
+        )
         model.to(self.device)
         model.config.use_cache = False
         if self.config.gradient_checkpointing:

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from finetune_sdk.backends.base import JobStatus
+from finetune_sdk.specs import JobStatus
 from finetune_sdk.training._run import RunDir, utcnow
 
 __all__ = ["FollowerHooks", "RunHooks", "main", "run"]

@@ -24,6 +24,7 @@ import torch
 
 from finetune_sdk.backends.base import InferenceConfig
 from finetune_sdk.data.records import Turn
+from finetune_sdk.training._deps import dtype_kwargs
 from finetune_sdk.training._encode import ensure_chat_template, render_prompt
 from finetune_sdk.training._threads import cpu_threads_for
 
@@ -80,7 +81,7 @@ class LoadedModel:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-        model: Any = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        model: Any = transformers.AutoModelForCausalLM.from_pretrained(source, **dtype_kwargs(dtype))
         self.model: Any = model.to(device).eval()
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
