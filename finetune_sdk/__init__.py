@@ -18,8 +18,12 @@ The public API (each name has its own page: ``help(finetune_sdk.Dataset)``):
     backends           get(name, ...), register_backend, the capability matrix
     catalog            base models: ids, Regions, formats, limits, hyperparameters, prices
     errors             the exception tree (FinetuneError at its root)
-    InferenceConfig, ChatResponse, CostEstimate, JobKind, JobStatus, InvocationLogSource, MetadataFilter
+    InferenceConfig, ChatResponse, CostEstimate, JobKind, JobStatus, JobSpec, DeploymentSpec,
+    DeploymentStatus, TeacherConfig, InvocationLogSource, MetadataFilter
                        the values the calls above take and return
+    Hyperparameters    typed hyperparameters per model family: ClaudeHaikuHyperparameters,
+                       NovaHyperparameters, LlamaHyperparameters, TitanTextHyperparameters,
+                       CohereCommandHyperparameters
     disable_progress_bars / enable_progress_bars
 
 Public names are bound lazily, so ``import finetune_sdk`` stays fast and imports no boto3, pandas or torch.

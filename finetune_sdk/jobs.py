@@ -32,7 +32,7 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from finetune_sdk.data.dataset import Dataset
     from finetune_sdk.data.report import ConversionReport
     from finetune_sdk.models import Model
+    from finetune_sdk.reward import RewardFunction
 
 __all__ = ["Job"]
 
@@ -96,6 +97,7 @@ def _default_names(kind: JobKind, base_model: str, payload: Mapping[str, Any]) -
         JobKind.CONTINUED_PRE_TRAINING: "cpt",
         JobKind.DISTILLATION: "distill",
         JobKind.IMPORT: "import",
+        JobKind.REINFORCEMENT: "rft",
     }[kind]
     stem = f"{prefix}-{_slug(base_model, 36)}-{digest}"
     return stem, stem
@@ -424,6 +426,63 @@ class Job:
             invocation_logs=invocation_logs,
             allow_lossy=allow_lossy,
         )
+
+    @classmethod
+    def reinforce(
+        cls,
+        *,
+        model: str,
+        train: Dataset | str | Iterable[Mapping[str, Any]],
+        reward: RewardFunction | None = None,
+        grader_arn: str | None = None,
+        grader_role_arn: str | None = None,
+        hyperparameters: Mapping[str, Any] | Any | None = None,
+        backend: str | Backend | None = None,
+        validation: Dataset | str | None = None,
+        name: str | None = None,
+        output_model_name: str | None = None,
+        output_uri: str | None = None,
+        role_arn: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        max_cost: float | None = None,
+        validate: bool = True,
+        backend_options: BackendOptions | None = None,
+    ) -> Job:
+        """Start a reinforcement fine-tuning job whose grader is ``reward`` (issue 17).
+
+        On Bedrock (``amazon.nova-2-lite-v1:0:256k``, us-east-1): the prompts (RFT lines: OpenAI chat +
+        ``reference_answer``) are validated with ``validate(purpose="reinforcement")`` and staged as they are,
+        the reward is deployed as the grader Lambda (``reward.deploy_lambda``; idempotent) unless ``grader_arn``
+        is given, and ``REINFORCEMENT_FINE_TUNING`` is submitted with ``rftConfig`` (typed
+        ``RFTHyperParameters`` or a dict of its service names). For local GRPO use
+        ``finetune_sdk.reward.train_grpo`` with the same reward.
+
+        Raises:
+            UnsupportedOperationError: the backend has no reinforcement fine-tuning (lists those that do).
+            DatasetValidationError: the prompts break the RFT data rules.
+            HyperparameterError: unknown RFT hyperparameter or value out of range.
+            ConfigurationError: no reward/grader, no grader execution role, unsupported model or Region.
+        """
+        from finetune_sdk.reward._job import reinforce_spec
+
+        spec, be = reinforce_spec(
+            model=model,
+            train=train,
+            reward=reward,
+            grader_arn=grader_arn,
+            grader_role_arn=grader_role_arn,
+            hyperparameters=hyperparameters,
+            backend=backend,
+            validation=validation,
+            name=name,
+            output_model_name=output_model_name,
+            output_uri=output_uri,
+            role_arn=role_arn,
+            tags=tags,
+            validate=validate,
+            backend_options=backend_options,
+        )
+        return cls.create(spec, backend=be, max_cost=max_cost)
 
     @classmethod
     def import_model(

@@ -78,6 +78,8 @@ class JobKind(str, Enum):
     CONTINUED_PRE_TRAINING = "continued_pre_training"
     DISTILLATION = "distillation"
     IMPORT = "import"
+    #: reinforcement fine-tuning with a reward function (issue 17; Bedrock REINFORCEMENT_FINE_TUNING)
+    REINFORCEMENT = "reinforcement"
 
     def __str__(self) -> str:
         return self.value
@@ -213,9 +215,15 @@ class JobSpec(_Value):
     role_arn: str | None = None
     tags: Mapping[str, str] = Field(default_factory=dict)
     backend_options: BackendOptions | None = None
+    #: the reward grader of a reinforcement job (a Lambda function ARN on Bedrock)
+    grader_arn: str | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> JobSpec:
+        if self.grader_arn is not None and self.kind is not JobKind.REINFORCEMENT:
+            raise ValueError(f"grader_arn is only for reinforcement jobs, not {self.kind.value}")
+        if self.kind is JobKind.REINFORCEMENT and not self.grader_arn:
+            raise ValueError("a reinforcement job needs grader_arn (the reward grader, e.g. from deploy_lambda)")
         if self.kind is JobKind.IMPORT:
             if not self.model_source:
                 raise ValueError("an import job needs model_source (the folder holding config.json and weights)")
@@ -234,6 +242,8 @@ class JobSpec(_Value):
         A retried create after a timeout or a crash therefore cannot start a second, paid job.
         """
         payload = self.model_dump(mode="json", serialize_as_any=True)
+        if payload.get("grader_arn") is None:
+            payload.pop("grader_arn", None)  # tokens of non-reinforcement specs stay what they were
         digest = hashlib.sha256(_canonical_json(payload).encode()).hexdigest()
         return f"ftsdk-{digest[:48]}"
 

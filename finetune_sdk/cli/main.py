@@ -19,7 +19,7 @@ from finetune_sdk.errors import FinetuneError, InputFileError
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 #: modules under ``finetune_sdk.cli`` that add command groups, in help order
-COMMAND_MODULES: tuple[str, ...] = ("demo", "data", "jobs", "models", "eval", "distill", "completion")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "data", "jobs", "models", "eval", "distill", "reinforce", "completion")
 
 EXAMPLES = """examples:
   finetune demo                                   run the offline end-to-end demo on this machine

@@ -373,7 +373,7 @@ class Dataset(_DatasetConstructors):
         format: str | None = None,
         validation: Dataset | str | os.PathLike[str] | None = None,
         token_counter: TokenCounter | None = None,
-        purpose: Purpose = "fine_tuning",
+        purpose: Purpose | Literal["reinforcement"] = "fine_tuning",
     ) -> ValidationReport:
         """Check every record against its wire format and, with ``for_model``, the model's catalog limits
         (record counts, tokens, reserved strings, media, file size). An unread file is streamed.
@@ -383,6 +383,10 @@ class Dataset(_DatasetConstructors):
         text block per message, one system block, no extra keys, 100 to 15,000 prompts; see
         :mod:`finetune_sdk.data.distillation`).
 
+        With ``purpose="reinforcement"`` the lines are checked as Bedrock reinforcement fine-tuning prompts
+        instead (OpenAI chat + ``reference_answer``, single turn, text only, 100 to 20,000 prompts; see
+        :mod:`finetune_sdk.data._rft_rules`).
+
         Args:
             for_model: a catalog model id (or unique fragment); ``None`` checks the format only.
             format: the wire format the records must be in (default: the Dataset's, else the model's).
@@ -390,7 +394,7 @@ class Dataset(_DatasetConstructors):
                 limits and, with this one, against the model's training + validation total.
             token_counter: anything with ``count(text) -> int``; default: the model's characters-per-token
                 estimate.
-            purpose: ``"fine_tuning"`` (default) or ``"distillation"``.
+            purpose: ``"fine_tuning"`` (default), ``"distillation"`` or ``"reinforcement"``.
 
         Returns:
             The :class:`ValidationReport`; it does not raise on bad data (call ``.raise_for_errors()``).
@@ -402,6 +406,15 @@ class Dataset(_DatasetConstructors):
             DataError: a file cannot be opened.
         """
         model = resolve_model(for_model)
+        if purpose == "reinforcement":  # issue 17: the RFT rule set lives in its own module
+            from finetune_sdk.data._rft_rules import validate_dataset
+
+            model_id = model.id if model is not None else None
+            rft = validate_dataset(self, model=model_id)
+            if validation is None:
+                return rft
+            val = validation if isinstance(validation, Dataset) else Dataset.from_jsonl(validation)
+            return rft.model_copy(update={"validation": validate_dataset(val, model=model_id, role="validation")})
         if purpose == "distillation" and validation is not None:
             raise ConfigurationError(
                 "Bedrock distillation takes no validation set; drop validation= (or validate it separately)"

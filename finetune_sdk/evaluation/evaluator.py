@@ -297,6 +297,7 @@ class Evaluator:
                         input_tokens=None if r is None else r.input_tokens,
                         output_tokens=None if r is None else r.output_tokens,
                         tokens_estimated=False if r is None else r.tokens_estimated,
+                        stop_reason=None if r is None else r.stop_reason,
                         latency_s=None if r is None else r.latency_s,
                         cost_usd=self._cost(r, t, billing[t.key], generation_s, len(records)),
                         scores={m.name: scores[t.key][i].get(m.name) for m in self.metrics},

@@ -42,7 +42,9 @@ from finetune_sdk.evaluation.statistics import (
     derive_seed,
     mcnemar_exact,
     paired_permutation_test,
+    paired_proportion_ci,
     percentile,
+    wilson_ci,
     win_tie_loss,
 )
 from finetune_sdk.evaluation.templates import PromptTemplate
@@ -115,6 +117,8 @@ class ExampleResult(_Value):
     input_tokens: int | None = None
     output_tokens: int | None = None
     tokens_estimated: bool = False
+    #: why generation ended (``"max_tokens"``: the answer was cut off, so its token count is a floor)
+    stop_reason: str | None = None
     latency_s: float | None = None
     cost_usd: float | None = None
     scores: Mapping[str, float | None] = Field(default_factory=dict)
@@ -122,7 +126,11 @@ class ExampleResult(_Value):
 
 
 class MetricSummary(_Value):
-    """A model's mean on one metric with its bootstrap interval; ``n`` examples had a score."""
+    """A model's mean on one metric with its interval; ``n`` examples had a score.
+
+    The interval is a Wilson score interval for binary metrics (never zero-width at 0% or 100%) and a
+    percentile bootstrap interval otherwise.
+    """
 
     model: str
     metric: str
@@ -164,6 +172,8 @@ class UsageSummary(_Value):
     mean_output_tokens: float | None
     output_tokens_shorter_pct: float | None
     tokens_estimated: bool
+    #: answers that ended at ``max_tokens`` (cut off): their output-token counts are floors, not lengths
+    cut_off: int = 0
     latency_mean_s: float | None
     latency_p50_s: float | None
     latency_p95_s: float | None
@@ -394,7 +404,8 @@ class EvaluationReport(_Value):
         lines.append(
             f"Dataset: {self.dataset.size} records (sha256 `{self.dataset.fingerprint[:16]}`)"
             + (f"; baseline: **{self.baseline}**" if self.baseline else "")
-            + f"; {conf}% intervals from {self.settings.n_resamples:,} bootstrap resamples "
+            + f"; {conf}% intervals: Wilson score for binary metrics (Newcombe's paired score interval for "
+            f"their differences), otherwise {self.settings.n_resamples:,} bootstrap resamples "
             f"(seed {self.settings.seed})."
         )
         lines.append("")
@@ -487,7 +498,8 @@ class EvaluationReport(_Value):
                     u.model,
                     "-"
                     if u.mean_output_tokens is None
-                    else f"{u.mean_output_tokens:.1f}" + (" (est.)" if u.tokens_estimated else ""),
+                    else f"{u.mean_output_tokens:.1f}" + (" (est.)" if u.tokens_estimated else "")
+                    + (f" ({u.cut_off}/{u.answered} cut off)" if u.cut_off else ""),
                     shorter if u.model != self.baseline else "baseline",
                     _fmt_seconds(u.latency_p50_s),
                     _fmt_seconds(u.latency_p95_s),
@@ -495,6 +507,12 @@ class EvaluationReport(_Value):
                 ]
             )
         lines.extend(_md_table(headers, rows))
+        if any(u.cut_off for u in self.usage):
+            lines.append("")
+            lines.append(
+                "Cut off: answers that stopped at max_tokens; their token counts are floors, so a model "
+                "with cut-off answers is at least that long (raise max_tokens to compare lengths fairly)."
+            )
         price_notes = [
             f"{m.key}: {m.pricing_model_id} prices of {m.price_date}"
             for m in self.models
@@ -670,6 +688,11 @@ class EvaluationReport(_Value):
 
 
 # ---------------------------------------------------------------------------------------------- building
+def _is_binary(mi: MetricInfo, values: Sequence[float]) -> bool:
+    """A binary metric whose scores are all 0 or 1 gets score intervals (Wilson, Newcombe)."""
+    return bool(mi.binary) and all(v in (0.0, 1.0) for v in values)
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -691,13 +714,16 @@ def build_report(
         for mi in metrics:
             values = [r.scores[mi.name] for r in rows if r.scores.get(mi.name) is not None]
             vals = [float(v) for v in values if v is not None]
-            if vals:
+            if vals and _is_binary(mi, vals):
+                low, high = wilson_ci(sum(1 for v in vals if v > 0.5), len(vals), confidence=settings.confidence)
+            if vals and not _is_binary(mi, vals):
                 low, high = bootstrap_ci(
                     vals,
                     n_resamples=settings.n_resamples,
                     confidence=settings.confidence,
                     seed=derive_seed(settings.seed, "mean", m.key, mi.name),
                 )
+            if vals:
                 summaries.append(
                     MetricSummary(
                         model=m.key,
@@ -749,6 +775,7 @@ def build_report(
         out_tokens = [float(r.output_tokens) for r in answered if r.output_tokens is not None]
         in_tokens = [float(r.input_tokens) for r in answered if r.input_tokens is not None]
         latencies = [r.latency_s for r in answered if r.latency_s is not None]
+        cut_off = sum(1 for r in answered if r.stop_reason == "max_tokens")
         costs = [r.cost_usd for r in answered if r.cost_usd is not None]
         mean_out = _mean(out_tokens)
         shorter = None
@@ -765,6 +792,7 @@ def build_report(
                 mean_output_tokens=mean_out,
                 output_tokens_shorter_pct=shorter,
                 tokens_estimated=any(r.tokens_estimated for r in answered),
+                cut_off=cut_off,
                 latency_mean_s=_mean(latencies),
                 latency_p50_s=percentile(latencies, 50),
                 latency_p95_s=percentile(latencies, 95),
@@ -813,12 +841,23 @@ def _compare(
     a = [p[0] for p in pairs]
     b = [p[1] for p in pairs]
     diffs = [x - y for x, y in pairs]
-    low, high = bootstrap_ci(
-        diffs,
-        n_resamples=settings.n_resamples,
-        confidence=settings.confidence,
-        seed=derive_seed(settings.seed, "diff", model, baseline, mi.name),
-    )
+    if _is_binary(mi, [*a, *b]):  # Newcombe's paired score interval: has width even when all pairs agree
+        both = sum(1 for x, y in pairs if x > 0.5 and y > 0.5)
+        neither = sum(1 for x, y in pairs if x <= 0.5 and y <= 0.5)
+        low, high = paired_proportion_ci(
+            both,
+            sum(1 for x, y in pairs if x > 0.5 >= y),
+            sum(1 for x, y in pairs if y > 0.5 >= x),
+            neither,
+            confidence=settings.confidence,
+        )
+    else:
+        low, high = bootstrap_ci(
+            diffs,
+            n_resamples=settings.n_resamples,
+            confidence=settings.confidence,
+            seed=derive_seed(settings.seed, "diff", model, baseline, mi.name),
+        )
     wins, ties, losses = win_tie_loss(a, b, higher_is_better=mi.higher_is_better)
     discordant: tuple[int, int] | None = None
     if mi.binary:

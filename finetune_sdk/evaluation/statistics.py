@@ -4,6 +4,10 @@ All resampling is seeded (``numpy.random.default_rng``), so a report is reproduc
 inside the functions; it comes with the ``pandas`` extra.
 
 - :func:`bootstrap_ci`: percentile bootstrap interval of a mean (2,000 resamples by default).
+- :func:`wilson_ci`: Wilson score interval of a proportion (binary metrics: never zero-width at 0/n or
+  n/n, where a bootstrap interval collapses to a point).
+- :func:`paired_proportion_ci`: Newcombe's hybrid score interval (method 10) for the difference of two
+  paired proportions (the same examples scored for two models).
 - :func:`mcnemar_exact`: two-sided exact McNemar test (binomial on the discordant pairs), for binary
   metrics such as accuracy and exact match.
 - :func:`paired_permutation_test`: two-sided sign-flip permutation test of a mean paired difference, for
@@ -16,6 +20,8 @@ Examples:
     >>> lo, hi = bootstrap_ci([0, 1] * 50, seed=1)
     >>> lo < 0.5 < hi
     True
+    >>> [round(x, 3) for x in wilson_ci(100, 100)]
+    [0.963, 1.0]
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ __all__ = [
     "derive_seed",
     "mcnemar_exact",
     "paired_permutation_test",
+    "paired_proportion_ci",
     "percentile",
+    "wilson_ci",
     "win_tie_loss",
 ]
 
@@ -97,6 +105,80 @@ def bootstrap_ci(
     alpha = (1.0 - confidence) / 2.0
     low, high = np_.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+def _z(confidence: float) -> float:
+    """The two-sided standard-normal quantile for ``confidence`` (e.g. 1.95996 for 0.95)."""
+    from statistics import NormalDist
+
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def wilson_ci(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of the proportion ``successes / n``.
+
+    Unlike a bootstrap or Wald interval it has width at 0/n and n/n: 100/100 gives about [0.963, 1.0],
+    0/100 about [0.0, 0.037].
+
+    Raises:
+        ValueError: ``n`` < 1, ``successes`` outside [0, n], or ``confidence`` not in (0, 1).
+
+    Examples:
+        >>> [round(x, 4) for x in wilson_ci(0, 10)]
+        [0.0, 0.2775]
+        >>> [round(x, 4) for x in wilson_ci(5, 10)]
+        [0.2366, 0.7634]
+    """
+    if n < 1:
+        raise ValueError(f"wilson_ci needs n >= 1, got {n}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    z = _z(confidence)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def paired_proportion_ci(
+    both: int, only_first: int, only_second: int, neither: int, *, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Interval of ``p_first - p_second`` for paired binary outcomes (Newcombe 1998, method 10).
+
+    ``both``/``neither``: examples both/neither got right; ``only_first``/``only_second``: the discordant
+    pairs. Built from the two Wilson intervals and the correlation of the pairs, it stays inside [-1, 1] and
+    has width even when every pair is discordant the same way (e.g. 100/100 vs 0/100 gives about
+    [0.948, 1.0] for the difference, where a bootstrap interval of the differences is [1, 1]).
+
+    Raises:
+        ValueError: a negative count or no pairs at all.
+
+    Examples:
+        >>> [round(x, 3) for x in paired_proportion_ci(0, 100, 0, 0)]
+        [0.948, 1.0]
+    """
+    counts = (both, only_first, only_second, neither)
+    if min(counts) < 0:
+        raise ValueError(f"counts must be >= 0, got {counts}")
+    n = sum(counts)
+    if n == 0:
+        raise ValueError("paired_proportion_ci needs at least one pair")
+    a, b, c, d = counts
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson_ci(a + b, n, confidence=confidence)
+    l2, u2 = wilson_ci(a + c, n, confidence=confidence)
+    denom = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = (a * d - b * c) / math.sqrt(denom) if denom > 0 else 0.0
+    phi = max(-1.0, min(1.0, phi))
+    delta = p1 - p2
+    low = delta - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = delta + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return max(-1.0, low), min(1.0, high)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

@@ -114,6 +114,7 @@ class GenericJobSpecs:
             JobKind.CONTINUED_PRE_TRAINING: "cpt",
             JobKind.DISTILLATION: "distill",
             JobKind.IMPORT: "import",
+            JobKind.REINFORCEMENT: "rft",
         }[kind]
         name = f"{self.prefix}-{short}-{n}"
         if kind is JobKind.IMPORT:
@@ -142,6 +143,15 @@ class GenericJobSpecs:
                 output_model_name=f"{name}-model",
                 training_data=f"{self.data_root}/{name}/prompts.jsonl",
                 teacher=TeacherConfig(model_id="us.amazon.nova-pro-v1:0", max_response_length=1000),
+            )
+        if kind is JobKind.REINFORCEMENT:
+            return JobSpec(
+                kind=kind,
+                base_model="amazon.nova-2-lite-v1:0:256k",
+                name=name,
+                output_model_name=f"{name}-model",
+                training_data=f"{self.data_root}/{name}/rft.jsonl",
+                grader_arn="arn:aws:lambda:us-east-1:123456789012:function:conformance-grader",
             )
         return JobSpec(
             kind=kind,

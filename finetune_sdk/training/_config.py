@@ -5,7 +5,7 @@ Names follow Bedrock where they mean the same thing (``epochCount``, ``batchSize
 knobs of a Hugging Face causal-LM trainer, in the same camelCase style. This module is light (no torch).
 
 Examples:
-    >>> from finetune_sdk.backends.base import JobKind
+    >>> from finetune_sdk.specs import JobKind
     >>> from finetune_sdk.training._config import resolve_config, schema
     >>> cfg = resolve_config({"epochCount": 2, "method": "full"}, JobKind.FINE_TUNING)
     >>> cfg.epochs, cfg.method, cfg.packing
@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from finetune_sdk.backends.base import JobKind
 from finetune_sdk.catalog import HyperparameterSpec
 from finetune_sdk.errors import HyperparameterError
 from finetune_sdk.hyperparameters import validate_hyperparameters
+from finetune_sdk.specs import JobKind
 
 __all__ = ["METHODS", "PRECISIONS", "SUPPORTS_DISTRIBUTED", "TrainConfig", "resolve_config", "schema"]
 
@@ -69,6 +69,9 @@ _PARAMS: tuple[_Param, ...] = (
     _Param("loraDropout", "lora_dropout", "float", 0.0, 0.9, 0.05, "dropout on the LoRA input"),
     _Param("loraTargetModules", "lora_target_modules", "str", None, None, "all-linear",
            "comma-separated module names (q_proj,v_proj) or 'all-linear'"),
+    _Param("loraLayers", "lora_layers", "int", 0, 100_000, 0,
+           "adapt only the last N transformer layers (0: all); backpropagation then stops at the lowest adapted "
+           "layer, so each step is cheaper"),
     _Param("maxSequenceLength", "max_sequence_length", "int", 8, 1_048_576, 1024,
            "tokens per sequence; longer records are truncated (capped at the model's context)"),
     _Param("gradientAccumulationSteps", "gradient_accumulation_steps", "int", 1, 4096, 1,
@@ -114,6 +117,7 @@ class TrainConfig(BaseModel):
     lora_alpha: int
     lora_dropout: float
     lora_target_modules: str
+    lora_layers: int
     max_sequence_length: int
     gradient_accumulation_steps: int
     seed: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from importlib.util import find_spec
+from typing import Any
 
 from finetune_sdk.errors import BackendNotInstalledError
 
@@ -45,3 +46,16 @@ def require_local_deps(what: str, modules: Sequence[str] = TRAINING_DEPS) -> Non
         raise BackendNotInstalledError(
             f"the local backend needs {names} to {what}, but {verb} not installed. Fix: {INSTALL_HINT}"
         )
+
+
+def dtype_kwargs(dtype: Any) -> dict[str, Any]:
+    """``from_pretrained``'s keyword for the weights' dtype: ``dtype`` since transformers 4.56, ``torch_dtype``
+    before (4.51.3 is what Bedrock Custom Model Import runs, and what the ``[local]`` extra's lower bound allows).
+
+    A ``dtype=`` passed to an older transformers lands in the config as a ``torch.dtype`` and breaks its JSON.
+    """
+    import transformers
+    from packaging.version import Version
+
+    name = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    return {name: dtype}

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finetune_sdk.backends.base import JobSpec, JobStatus, MetricPoint
+from finetune_sdk.specs import JobSpec, JobStatus, MetricPoint
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -80,6 +80,9 @@ class RunState(BaseModel):
     validation_loss: float | None = None
     tokens_per_second: float | None = None
     tokens_seen: int = 0
+    #: seconds spent in training steps, and CPU seconds of the worker process (all threads), at the end
+    train_seconds: float | None = None
+    cpu_seconds: float | None = None
     device: str | None = None
     attempt: int = 0
     resumed_from_step: int | None = None

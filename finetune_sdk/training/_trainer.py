@@ -37,9 +37,10 @@ from typing import Any, Literal, Protocol
 import torch
 import torch.nn.functional as F
 
-from finetune_sdk.backends.base import JobKind
 from finetune_sdk.data.records import Record
+from finetune_sdk.specs import JobKind
 from finetune_sdk.training._config import TrainConfig
+from finetune_sdk.training._deps import dtype_kwargs
 from finetune_sdk.training._dist import DistContext, shard_indices
 from finetune_sdk.training._encode import (
     IGNORE_INDEX,
@@ -226,6 +227,31 @@ def token_loss_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
                            reduction="sum")
 
 
+def _accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the (unwrapped) causal LM's ``forward`` takes ``logits_to_keep`` (Llama and most others do)."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def forward_loss_sum(model: Any, batch: Batch, *, select_logits: bool) -> torch.Tensor:
+    """Summed next-token loss of ``batch``; with ``select_logits``, logits are computed only at the positions
+    where some row has a target (the output projection over a large vocabulary is a big share of a small
+    model's compute, and fine-tuning trains on the answer tokens only)."""
+    if select_logits:
+        keep = (batch.targets != IGNORE_INDEX).any(dim=0)
+        if not bool(keep.all()):
+            index = keep.nonzero().squeeze(-1)
+            logits = model(**batch.model_inputs(), use_cache=False, logits_to_keep=index).logits
+            return token_loss_sum(logits, batch.targets[:, index])
+    logits = model(**batch.model_inputs(), use_cache=False).logits
+    return token_loss_sum(logits, batch.targets)
+
+
 def _linear_schedule(warmup: int, total: int) -> Any:
     def factor(step: int) -> float:
         if warmup > 0 and step < warmup:
@@ -250,7 +276,8 @@ class Trainer:
     """One training run. Build it, then call :meth:`train`, then :meth:`export`.
 
     Args:
-        base_model: a Hugging Face model folder or hub id.
+        base_model: a Hugging Face model folder or hub id, a GGUF file (or a folder holding one), or an alias
+            like ``smollm2-135m-instruct`` (converted once to a folder, see :mod:`finetune_sdk.training._gguf`).
         kind: fine-tuning or continued pre-training.
         config: the resolved hyperparameters.
         train_records / validation_records: canonical records.
@@ -276,8 +303,12 @@ class Trainer:
         device: str | None = None,
         dist: DistContext | None = None,
     ) -> None:
+        from finetune_sdk.training._gguf import materialize_if_gguf
+        from finetune_sdk.training._hf_progress import sync_transformers_progress
+
+        sync_transformers_progress()
         self.dist = dist or DistContext()
-        self.base_model = base_model
+        self.base_model = materialize_if_gguf(base_model)
         self.kind = kind
         self.config = config
         self.run = run
@@ -288,6 +319,7 @@ class Trainer:
         self._seed_everything(config.seed)
         self.tokenizer = self._load_tokenizer()
         self.model, self.save_dtype = self._load_model()
+        self.select_logits = _accepts_logits_to_keep(self.model)
         self.n_params = sum(p.numel() for p in self.model.parameters())
         threads = cpu_threads_for(self.n_params) if self.device.type == "cpu" else None
         if threads is not None and self.dist.enabled:
@@ -368,7 +400,9 @@ class Trainer:
         # in bf16).
         load_dtype = torch.bfloat16 if self.config.method == "lora" and self.amp_dtype is torch.bfloat16 \
             and self.device.type == "cuda" else torch.float32
-        model: Any = transformers.AutoModelForCausalLM.from_pretrained(self.base_model, dtype=load_dtype)
+        model: Any = transformers.AutoModelForCausalLM.from_pretrained(
+            self.base_model, **dtype_kwargs(load_dtype)
+        )
         model.to(self.device)
         model.config.use_cache = False
         if self.config.gradient_checkpointing:
@@ -377,9 +411,19 @@ class Trainer:
             peft: Any = importlib.import_module("peft")
             if self.config.gradient_checkpointing:
                 model.enable_input_require_grads()
+            layers: dict[str, Any] = {}
+            n_layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+            if self.config.lora_layers and n_layers:
+                first = max(0, n_layers - self.config.lora_layers)
+                layers = {"layers_to_transform": list(range(first, n_layers))}
+            targets = self.config.target_modules
+            if layers and targets == "all-linear":  # PEFT wants names with layers_to_transform
+                output = model.get_output_embeddings()
+                targets = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                                  if isinstance(module, torch.nn.Linear) and module is not output})
             lora = peft.LoraConfig(r=self.config.lora_rank, lora_alpha=self.config.lora_alpha,
-                              lora_dropout=self.config.lora_dropout,
-                              target_modules=self.config.target_modules, task_type="CAUSAL_LM")
+                                   lora_dropout=self.config.lora_dropout,
+                                   target_modules=targets, task_type="CAUSAL_LM", **layers)
             with warnings.catch_warnings():
                 # peft reads a property transformers 5 deprecated; the warning is theirs, not the user's
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
@@ -490,12 +534,11 @@ class Trainer:
                     sync = self.forward_model.no_sync()  # all-reduce once per optimizer step
                 with sync:
                     with self._autocast():
-                        logits = self.forward_model(**batch.model_inputs(), use_cache=False).logits
-                    loss_sum = token_loss_sum(logits, batch.targets)
+                        loss_sum = forward_loss_sum(self.forward_model, batch, select_logits=self.select_logits)
                     scaled: Any = loss_sum * scale / denom if distributed else loss_sum / denom
                     scaled.backward()
                 window_loss += loss_sum.detach()
-                del logits, loss_sum
+                del loss_sum
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
             self.optimizer.step()
@@ -591,8 +634,7 @@ class Trainer:
             for i in range(0, len(examples), bs):
                 batch = collate(examples[i : i + bs], pad).to(self.device)
                 with self._autocast():
-                    logits = self.eval_model(**batch.model_inputs(), use_cache=False).logits
-                total += token_loss_sum(logits, batch.targets).double()
+                    total += forward_loss_sum(self.eval_model, batch, select_logits=self.select_logits).double()
                 count += batch.n_label_tokens
         finally:
             self.model.train()
@@ -716,9 +758,13 @@ class Trainer:
         if missing:
             raise RuntimeError(f"checkpoint {path} lacks {len(missing)} trained tensors, e.g. {missing[0]}")
         self.model.load_state_dict(weights, strict=False)
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device))
-        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt"))
-        rng = torch.load(path / "rng.pt")
+        # weights_only=True: a checkpoint holds tensors, numbers and dicts only (the scheduler's lr_lambdas are
+        # plain functions, which LambdaLR saves as None; the RNG state is a uint8 tensor), so no pickled code
+        # from a run folder is ever executed.
+        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device,
+                                                  weights_only=True))
+        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+        rng = torch.load(path / "rng.pt", weights_only=True)
         torch.set_rng_state(rng["cpu"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(list(rng["cuda"]))

@@ -223,8 +223,11 @@ def build_tiny_model(
     )
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    from finetune_sdk.training._hf_progress import transformers_progress
+
+    with transformers_progress():
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     finalize_model_folder(folder, chat_template=CHAT_TEMPLATE, dtype=dtype)
     return folder
 

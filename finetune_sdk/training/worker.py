@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from finetune_sdk.backends.base import JobStatus
+from finetune_sdk.specs import JobStatus
 from finetune_sdk.training._run import RunDir, utcnow
 
 __all__ = ["FollowerHooks", "RunHooks", "main", "run"]
@@ -176,7 +176,9 @@ def run(run_dir: Path, *, device: str | None = None) -> int:
             return 0
         trainer.export(run.output_dir)
         hooks.flush(status=JobStatus.COMPLETED, raw_status=result.outcome, ended_at=utcnow(),
-                    stages={"load": "completed", "train": "completed", "export": "completed"}, **common)
+                    stages={"load": "completed", "train": "completed", "export": "completed"},
+                    train_seconds=round(result.train_seconds, 1), cpu_seconds=round(time.process_time(), 1),
+                    **common)
         # A completed run is never resumed; its checkpoints (optimizer state: 3x the weights) only take disk.
         shutil.rmtree(run.checkpoints_dir, ignore_errors=True)
         _barrier_and_leave(ctx.enabled)

@@ -76,6 +76,28 @@ class BedrockSpecs:
                 teacher=TeacherConfig(model_id="us.amazon.nova-pro-v1:0", max_response_length=500),
                 **common,
             )
+        if kind is JobKind.REINFORCEMENT:  # issue 17: RFT prompts and an in-process grader
+            rows = [
+                {"id": f"p{i}", "messages": [{"role": "user", "content": f"{i}+{i}?"}], "reference_answer": str(2 * i)}
+                for i in range(100)
+            ]
+            self.aws.put_jsonl(f"{root}/rft.jsonl", rows)
+            grader = f"arn:aws:lambda:us-east-1:123456789012:function:conf-grader-{n}"
+            self.aws.register_grader(
+                grader,
+                lambda event, context: [
+                    {"id": s["id"], "aggregate_reward_score": 1.0, "metrics_list": []} for s in event
+                ],
+            )
+            return JobSpec(
+                kind=kind,
+                base_model="amazon.nova-2-lite-v1:0:256k",
+                name=f"conf-rft-{n}",
+                output_model_name=f"conf-rft-model-{n}",
+                training_data=f"{root}/rft.jsonl",
+                grader_arn=grader,
+                **common,
+            )
         self.aws.put_jsonl(f"{root}/train.jsonl", [_conversation(i) for i in range(16)])
         self.aws.put_jsonl(f"{root}/validation.jsonl", [_conversation(i) for i in range(100, 108)])
         return JobSpec(

@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 
@@ -74,6 +74,8 @@ class TestLocalBackend(BackendConformance):
     #: backend seconds as drive_job counts them; ``advance`` sleeps at most 0.25 s of each step of up to 16 s,
     #: so this bounds a stuck job at about 5 real minutes
     max_job_time_s: ClassVar[float] = 20_000.0
+    #: local deployments load the model into this process
+    deployment_kind: ClassVar[Literal["provisioned", "on_demand", "endpoint", "local"]] = "local"
 
     @pytest.fixture
     def backend(self, tmp_path: Path) -> Iterator[LocalBackend]:

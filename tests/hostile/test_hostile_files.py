@@ -240,7 +240,10 @@ def test_nesting_limit_is_shared_by_fine_tune_and_the_evaluator() -> None:
     from finetune_sdk.jobs import Job
     from finetune_sdk.testing import FakeBackend
 
-    deep_wire = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+    # already in Nova's own format, so no automatic conversion (which keeps only what the format holds) runs first
+    deep_wire = {"schemaVersion": "bedrock-conversation-2024",
+                 "messages": [{"role": "user", "content": [{"text": "q"}]},
+                              {"role": "assistant", "content": [{"text": "a"}]}],
                  "extra": _nested(300)}
     ds = Dataset.from_records([deep_wire] * 40) if hasattr(Dataset, "from_records") else None
     assert ds is not None

@@ -14,7 +14,7 @@ Examples:
     >>> backend = BedrockBackend(region="us-west-2", role_arn="arn:aws:iam::123456789012:role/BedrockJobs",
     ...                          output_uri="s3://my-bucket/finetune")
     >>> backend.name, backend.region, sorted(k.value for k in backend.supported_kinds)
-    ('bedrock', 'us-west-2', ['continued_pre_training', 'distillation', 'fine_tuning', 'import'])
+    ('bedrock', 'us-west-2', ['continued_pre_training', 'distillation', 'fine_tuning', 'import', 'reinforcement'])
 """
 
 from __future__ import annotations
@@ -69,7 +69,13 @@ class BedrockBackend(
 
     name = "bedrock"
     supported_kinds = frozenset(
-        {JobKind.FINE_TUNING, JobKind.CONTINUED_PRE_TRAINING, JobKind.DISTILLATION, JobKind.IMPORT}
+        {
+            JobKind.FINE_TUNING,
+            JobKind.CONTINUED_PRE_TRAINING,
+            JobKind.DISTILLATION,
+            JobKind.IMPORT,
+            JobKind.REINFORCEMENT,
+        }
     )
     default_poll_interval = 60.0
     default_deployment_kind = "provisioned"

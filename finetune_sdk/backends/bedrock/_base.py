@@ -53,6 +53,7 @@ _KIND_BY_TYPE: dict[str, JobKind] = {
     "FINE_TUNING": JobKind.FINE_TUNING,
     "CONTINUED_PRE_TRAINING": JobKind.CONTINUED_PRE_TRAINING,
     "DISTILLATION": JobKind.DISTILLATION,
+    "REINFORCEMENT_FINE_TUNING": JobKind.REINFORCEMENT,
 }
 _STAGES = (
     ("validationDetails", "validation"),

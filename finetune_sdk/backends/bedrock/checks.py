@@ -53,6 +53,7 @@ CUSTOMIZATION_TYPE: dict[JobKind, str] = {
     JobKind.FINE_TUNING: "FINE_TUNING",
     JobKind.CONTINUED_PRE_TRAINING: "CONTINUED_PRE_TRAINING",
     JobKind.DISTILLATION: "DISTILLATION",
+    JobKind.REINFORCEMENT: "REINFORCEMENT_FINE_TUNING",
 }
 
 
@@ -196,6 +197,11 @@ def check_job_spec(spec: JobSpec, *, region: str | None) -> None:
         HyperparameterError: unknown name or value out of range.
     """
     if spec.kind is JobKind.IMPORT:
+        return
+    if spec.kind is JobKind.REINFORCEMENT:  # issue 17: RFT rules live with the RFT request
+        from finetune_sdk.backends.bedrock._rft import check_rft_spec
+
+        check_rft_spec(spec, region=region)
         return
     info = base_model_info(spec.base_model)
     if info is None:

@@ -30,7 +30,14 @@ from typing import Any, Literal
 from finetune_sdk._aws.s3 import split_s3_uri
 from finetune_sdk.errors import ConfigurationError, ResourceConflictError
 
-__all__ = ["JobType", "create_service_role", "data_access_policy", "split_s3_uri", "trust_policy"]
+__all__ = [
+    "JobType",
+    "create_service_role",
+    "data_access_policy",
+    "grader_invoke_statement",
+    "split_s3_uri",
+    "trust_policy",
+]
 
 JobType = Literal["customization", "import", "batch", "evaluation"]
 
@@ -148,6 +155,24 @@ def _read_statements(
     return statements
 
 
+def grader_invoke_statement(lambda_arn: str) -> dict[str, Any]:
+    """The service-role statement that lets Bedrock call the grader: ``lambda:InvokeFunction`` on the function
+    and its versions/aliases."""
+    base = lambda_arn.split(":function:", 1)
+    if len(base) != 2:
+        raise ConfigurationError(
+            f"lambda_arn {lambda_arn!r} is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
+        )
+    name = base[1].split(":", 1)[0]
+    unqualified = f"{base[0]}:function:{name}"
+    return {
+        "Sid": "InvokeRewardGrader",
+        "Effect": "Allow",
+        "Action": ["lambda:InvokeFunction"],
+        "Resource": sorted({unqualified, f"{unqualified}:*"}),
+    }
+
+
 def data_access_policy(
     *,
     training_uris: Iterable[str] = (),
@@ -158,6 +183,7 @@ def data_access_policy(
     teacher_inference_profile_arns: Iterable[str] = (),
     region: str = "us-east-1",
     account_id: str | None = None,
+    grader_lambda_arns: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A least-privilege permissions policy for a job's service role.
 
@@ -173,7 +199,8 @@ def data_access_policy(
     - ``kms:Decrypt``, ``kms:GenerateDataKey``, ``kms:DescribeKey``, ``kms:CreateGrant`` on ``kms_key_arns``;
     - read access to ``invocation_log_uri`` (distillation from invocation logs);
     - ``bedrock:InvokeModel`` on each teacher inference profile and on the foundation model behind it in every
-      Region the profile routes to (cross-Region distillation teachers).
+      Region the profile routes to (cross-Region distillation teachers);
+    - ``lambda:InvokeFunction`` on each reward grader of a reinforcement fine-tuning job (and its versions).
 
     Raises:
         ConfigurationError: a URI is not ``s3://bucket[/key]`` with a plain bucket name and key, ``account_id`` is
@@ -241,6 +268,13 @@ def data_access_policy(
                 "Resource": resources,
             }
         )
+    graders = list(grader_lambda_arns)
+    if graders:  # issue 17: reinforcement fine-tuning calls the reward grader Lambda
+        statements.append(grader_invoke_statement(graders[0]))
+        for extra in graders[1:]:
+            statements[-1]["Resource"] = sorted(
+                {*statements[-1]["Resource"], *grader_invoke_statement(extra)["Resource"]}
+            )
     if not statements:
         raise ConfigurationError(
             "data_access_policy() needs at least one URI, key or teacher profile to grant"
@@ -261,6 +295,7 @@ def create_service_role(
     kms_key_arns: Iterable[str] = (),
     invocation_log_uri: str | None = None,
     teacher_inference_profile_arns: Iterable[str] = (),
+    grader_lambda_arns: Iterable[str] = (),
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     path: str = "/service-role/",
@@ -311,8 +346,9 @@ def create_service_role(
     restrict = job_type in ("import", "batch") if restrict_to_account is None else restrict_to_account
     training, validation = list(training_uris), list(validation_uris)
     keys, teachers = list(kms_key_arns), list(teacher_inference_profile_arns)
+    graders = list(grader_lambda_arns)
     policy: dict[str, Any] | None = None
-    if training or validation or output_uri or keys or invocation_log_uri or teachers:
+    if training or validation or output_uri or keys or invocation_log_uri or teachers or graders:
         policy = data_access_policy(
             training_uris=training,
             validation_uris=validation,
@@ -322,6 +358,7 @@ def create_service_role(
             teacher_inference_profile_arns=teachers,
             region=region,
             account_id=account_id if restrict else None,
+            grader_lambda_arns=graders,
         )
     params: dict[str, Any] = {
         "RoleName": name,

@@ -163,7 +163,11 @@ def customization_job_request(
     }
     if spec.validation_data:
         request["validationDataConfig"] = {"validators": [{"s3Uri": spec.validation_data}]}
-    if spec.hyperparameters:
+    if spec.kind is JobKind.REINFORCEMENT:  # issue 17: rftConfig with native-typed hyperparameters
+        from finetune_sdk.backends.bedrock._rft import rft_config
+
+        request["customizationConfig"] = {"rftConfig": rft_config(spec)}
+    elif spec.hyperparameters:
         request["hyperParameters"] = {k: format_hyperparameter(v) for k, v in spec.hyperparameters.items()}
     if spec.kind is JobKind.DISTILLATION:
         assert spec.teacher is not None  # JobSpec's validator guarantees it

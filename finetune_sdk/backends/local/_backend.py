@@ -16,16 +16,21 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from finetune_sdk._clock import Clock
 from finetune_sdk.backends.base import (
     Backend,
+    CanDeploy,
     CanInvoke,
     ChatResponse,
     CostEstimate,
+    DeploymentRecord,
+    DeploymentSpec,
+    DeploymentStatus,
     InferenceConfig,
     JobKind,
     JobRecord,
@@ -44,6 +49,7 @@ from finetune_sdk.errors import (
 )
 from finetune_sdk.training._config import resolve_config, schema
 from finetune_sdk.training._deps import INFERENCE_DEPS, require_local_deps
+from finetune_sdk.training._gguf import ALIASES, gguf_file_of, is_alias, resolve_alias
 from finetune_sdk.training._records_io import to_canonical, write_records
 from finetune_sdk.training._run import RunDir, RunState, iter_runs, utcnow
 
@@ -88,6 +94,48 @@ def _is_model_folder(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
+def _resolve_base_model(model: str) -> str:
+    """What the worker loads: an alias becomes its GGUF file, a local path becomes absolute (light: no torch).
+
+    Raises:
+        BackendNotInstalledError: an alias whose package is not installed.
+    """
+    if is_alias(model):
+        return str(resolve_alias(model))
+    path = _local_path(model)
+    if path is not None and path.exists():
+        gguf = gguf_file_of(path)
+        return str(gguf if gguf is not None else path.resolve())
+    return model
+
+
+def _check_base_model(model: str) -> None:
+    """Raise unless ``model`` is a model folder, a GGUF file or folder, an installed alias, or a hub id.
+
+    Raises:
+        ConfigurationError: none of those.
+        BackendNotInstalledError: an alias whose package is not installed.
+    """
+    if is_alias(model):
+        resolve_alias(model)
+        return
+    base = _local_path(model)
+    if base is not None and base.exists():
+        if not _is_model_folder(base) and gguf_file_of(base) is None:
+            raise ConfigurationError(
+                f"base_model {model!r} is a folder without config.json and without a GGUF file, or a file "
+                "that is not .gguf; pass such a folder or file (e.g. from "
+                "finetune_sdk.training.tiny.build_tiny_model), a hub id, or an alias like "
+                f"{next(iter(ALIASES))!r}"
+            )
+    elif not _HUB_ID.match(model):
+        raise ConfigurationError(
+            f"base_model {model!r} is neither a model folder or GGUF file on this machine, nor an alias "
+            f"({', '.join(ALIASES)}), nor a Hugging Face hub id like 'HuggingFaceTB/SmolLM2-135M'. Bedrock "
+            "model ids only train on the bedrock backend."
+        )
+
+
 def _pid_alive(pid: int | None) -> bool:
     """Whether the worker ``pid`` is still running (reaping it when it is our exited child)."""
     if not pid:
@@ -116,7 +164,21 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
-class LocalBackend(Backend, CanInvoke):
+@dataclass
+class _Deployed:
+    """A model held in memory by this process for a local deployment."""
+
+    record: DeploymentRecord
+    root: Path
+    loaded: Any
+
+
+#: local deployments of this process, by id (a local deployment lives as long as the process, or its ``with``)
+_DEPLOYED: dict[str, _Deployed] = {}
+_DEPLOYED_LOCK = threading.Lock()
+
+
+class LocalBackend(Backend, CanInvoke, CanDeploy):
     """Fine-tuning, continued pre-training and inference of Hugging Face causal LMs on this machine.
 
     Each job is a folder under ``root`` and a detached worker process
@@ -254,18 +316,7 @@ class LocalBackend(Backend, CanInvoke):
                     f"{label} {uri!r} is not a file on this machine; the local backend reads local JSONL "
                     "files (pass a Dataset and it is staged for you)"
                 )
-        base = _local_path(spec.base_model)
-        if base is not None and base.exists():
-            if not _is_model_folder(base):
-                raise ConfigurationError(
-                    f"base_model {spec.base_model!r} is a folder without config.json; pass a Hugging Face "
-                    "model folder (e.g. from finetune_sdk.training.tiny.build_tiny_model) or a hub id"
-                )
-        elif not _HUB_ID.match(spec.base_model):
-            raise ConfigurationError(
-                f"base_model {spec.base_model!r} is neither a model folder on this machine nor a Hugging Face "
-                "hub id like 'HuggingFaceTB/SmolLM2-135M'. Bedrock model ids only train on the bedrock backend."
-            )
+        _check_base_model(spec.base_model)
         resolve_config(spec.hyperparameters, spec.kind)
         self._output_dir(spec, "x")
 
@@ -358,8 +409,7 @@ class LocalBackend(Backend, CanInvoke):
             path = _local_path(uri) if uri else None
             if path is not None:
                 to_canonical(path, run.data_dir / target)
-        base = _local_path(spec.base_model)
-        resolved = str(base.resolve()) if base is not None and base.exists() else spec.base_model
+        resolved = _resolve_base_model(spec.base_model)
         run.write_spec(spec, created_at=self.clock.now(), output_dir=self._output_dir(spec, run.run_id),
                        base_model=resolved)
         run.write_state(RunState(stages=dict.fromkeys(("load", "train", "export"), "not_started")))
@@ -453,6 +503,7 @@ class LocalBackend(Backend, CanInvoke):
             raw={"run_dir": str(run.path), "step": state.step, "total_steps": state.total_steps,
                  "epoch": state.epoch, "pid": state.pid, "attempt": state.attempt, "device": state.device,
                  "tokens_per_second": state.tokens_per_second, "tokens_seen": state.tokens_seen,
+                 "train_seconds": state.train_seconds, "cpu_seconds": state.cpu_seconds,
                  "resumed_from_step": state.resumed_from_step,
                  "checkpoints": [step for step, _ in run.checkpoints()]},
         )
@@ -558,7 +609,7 @@ class LocalBackend(Backend, CanInvoke):
         if record is not None:
             return record
         path = _local_path(model_id)
-        if path is not None and _is_model_folder(path):
+        if is_alias(model_id) or (path is not None and (_is_model_folder(path) or gguf_file_of(path))):
             return self.foundation_model(model_id)
         raise ResourceNotFoundError(
             f"the local backend has no model {model_id!r}: not a completed run's output under {self.root} "
@@ -602,17 +653,27 @@ class LocalBackend(Backend, CanInvoke):
         shutil.rmtree(folder, ignore_errors=True)
 
     def foundation_model(self, model_id: str) -> ModelRecord:
-        """A base model to chat with directly: a Hugging Face model folder, or a hub id (needs the network
-        or the Hugging Face cache).
+        """A base model to chat with directly: a Hugging Face model folder, a GGUF file (or a folder holding
+        one), an alias like ``smollm2-135m-instruct``, or a hub id (needs the network or the Hugging Face cache).
 
         Raises:
-            ResourceNotFoundError: neither a model folder nor a hub id.
+            ResourceNotFoundError: none of those.
+            BackendNotInstalledError: an alias whose package is not installed.
         """
+        if is_alias(model_id):
+            alias_file = resolve_alias(model_id)
+            return ModelRecord(id=model_id, name=model_id, backend=self.name, kind="foundation",
+                               status="ready", uri=str(alias_file),
+                               raw={"source": "gguf", "file": str(alias_file)})
         path = _local_path(model_id)
         if path is not None and _is_model_folder(path):
             folder = path.resolve()
             return ModelRecord(id=str(folder), name=folder.name, backend=self.name, kind="foundation",
                                status="ready", uri=str(folder))
+        gguf = gguf_file_of(path) if path is not None and path.exists() else None
+        if gguf is not None:
+            return ModelRecord(id=str(gguf), name=gguf.name, backend=self.name, kind="foundation",
+                               status="ready", uri=str(gguf), raw={"source": "gguf", "file": str(gguf)})
         if _HUB_ID.match(model_id) and not (path is not None and path.exists()):
             return ModelRecord(id=model_id, name=model_id, backend=self.name, kind="foundation",
                                status="ready", uri=model_id, raw={"source": "huggingface_hub"})
@@ -638,17 +699,9 @@ class LocalBackend(Backend, CanInvoke):
             ServiceValidationError: the prompt does not fit in the model's context.
             BackendNotInstalledError: torch or transformers are missing.
         """
-        source = self._chat_source(model_id)
-        require_local_deps("run a model", INFERENCE_DEPS)
-        from finetune_sdk.backends.local import _inference as inference
-
-        try:
-            loaded = inference.load(source, self.device)
-        except OSError as exc:
-            raise ResourceNotFoundError(
-                f"cannot load model {model_id!r} from {source!r}: {exc}. For hub ids, check the network "
-                "(HF_HUB_OFFLINE) or download the model first.", backend=self.name, code="LoadFailed",
-            ) from exc
+        with _DEPLOYED_LOCK:
+            deployed = _DEPLOYED.get(model_id)
+        loaded = deployed.loaded if deployed is not None else self._load(model_id)
         prompt_ids = loaded.encode(system, turns)
         if loaded.context and len(prompt_ids) >= loaded.context:
             raise ServiceValidationError(
@@ -659,3 +712,115 @@ class LocalBackend(Backend, CanInvoke):
         return ChatResponse(text=result.text, stop_reason=result.stop_reason,
                             input_tokens=result.input_tokens, output_tokens=result.output_tokens,
                             tokens_estimated=False, latency_s=result.latency_s, model_id=model_id)
+
+    def _load(self, model_id: str) -> Any:
+        """The loaded model for ``model_id`` (from the in-process cache when it is there).
+
+        Raises:
+            ResourceNotFoundError: unknown model, or a hub id that cannot be fetched (offline).
+            BackendNotInstalledError: torch or transformers are missing.
+        """
+        source = self._chat_source(model_id)
+        require_local_deps("run a model", INFERENCE_DEPS)
+        from finetune_sdk.backends.local import _inference as inference
+
+        try:
+            return inference.load(source, self.device)
+        except OSError as exc:
+            raise ResourceNotFoundError(
+                f"cannot load model {model_id!r} from {source!r}: {exc}. For hub ids, check the network "
+                "(HF_HUB_OFFLINE) or download the model first.", backend=self.name, code="LoadFailed",
+            ) from exc
+
+    # --- deployments -------------------------------------------------------------------------------------
+    def _deployment_id(self, spec: DeploymentSpec) -> str:
+        digest = hashlib.sha256(f"{self.root.resolve()}|{spec.client_token()}".encode()).hexdigest()[:10]
+        return f"local-{_slug(spec.name, 40)}-{digest}"
+
+    def create_deployment(self, spec: DeploymentSpec) -> DeploymentRecord:
+        """Load the model into this process once and keep it there until the deployment is deleted.
+
+        A local deployment is in-process: ``Model.deploy()`` returns it ACTIVE with the model loaded, its
+        ``chat``/``invoke`` answer from that copy, and ``delete()`` (or leaving the ``with`` block) frees it.
+        It costs nothing and is not visible to other processes. Creating the same spec twice returns the same
+        deployment.
+
+        Raises:
+            ConfigurationError: a deployment kind other than ``"local"``.
+            ResourceNotFoundError: unknown model, or a model that cannot be loaded.
+            BackendNotInstalledError: torch or transformers are missing.
+
+        Examples:
+            >>> import tempfile
+            >>> from finetune_sdk.backends.base import DeploymentSpec
+            >>> from finetune_sdk.training.tiny import build_tiny_model
+            >>> folder = build_tiny_model(tempfile.mkdtemp() + "/m", hidden_size=32, layers=1, heads=2)
+            >>> backend = LocalBackend(root=tempfile.mkdtemp())
+            >>> record = backend.create_deployment(DeploymentSpec(model_id=str(folder), name="d", kind="local"))
+            >>> record.status.value, record.hourly_cost, [d.id for d in backend.list_deployments()] == [record.id]
+            ('active', 0.0, True)
+            >>> backend.delete_deployment(record.id); list(backend.list_deployments())
+            []
+        """
+        if spec.kind != "local":
+            raise ConfigurationError(
+                f"the local backend deploys in-process only: kind={spec.kind!r} is not possible here; leave kind "
+                "unset (or pass kind='local')"
+            )
+        deployment_id = self._deployment_id(spec)
+        with _DEPLOYED_LOCK:
+            existing = _DEPLOYED.get(deployment_id)
+        if existing is not None:
+            return existing.record
+        loaded = self._load(spec.model_id)
+        record = DeploymentRecord(
+            id=deployment_id, name=spec.name, backend=self.name, model_id=spec.model_id, kind="local",
+            status=DeploymentStatus.ACTIVE, raw_status="loaded", invoke_id=deployment_id, hourly_cost=0.0,
+            created_at=self.clock.now(),
+            raw={"source": str(loaded.source), "device": str(loaded.device), "parameters": int(loaded.n_params),
+                 "pid": os.getpid()},
+        )
+        with _DEPLOYED_LOCK:
+            _DEPLOYED.setdefault(deployment_id, _Deployed(record=record, root=self.root.resolve(), loaded=loaded))
+            return _DEPLOYED[deployment_id].record
+
+    def describe_deployment(self, deployment_id: str) -> DeploymentRecord:
+        """The record of one of this process's local deployments.
+
+        Raises:
+            ResourceNotFoundError: no such deployment in this process (local deployments are in-process).
+        """
+        with _DEPLOYED_LOCK:
+            deployed = _DEPLOYED.get(deployment_id)
+        if deployed is None:
+            raise ResourceNotFoundError(
+                f"no local deployment {deployment_id!r} in this process; local deployments live in the process "
+                "that created them (Model.deploy()) until deleted", backend=self.name, code="NotFound",
+            )
+        return deployed.record
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        """Free the deployment's model (a deployment that is gone is a no-op)."""
+        with _DEPLOYED_LOCK:
+            deployed = _DEPLOYED.pop(deployment_id, None)
+            still_used = deployed is not None and any(
+                d.loaded is deployed.loaded for d in _DEPLOYED.values())
+        if deployed is None or still_used:
+            return
+        if "torch" in sys.modules:
+            from finetune_sdk.backends.local import _inference as inference
+
+            inference.evict(deployed.loaded.source)
+        deployed.loaded = None
+
+    def list_deployments(self) -> Iterator[DeploymentRecord]:
+        """This process's local deployments made through a backend with the same root."""
+        root = self.root.resolve()
+        with _DEPLOYED_LOCK:
+            records = [d.record for d in _DEPLOYED.values() if d.root == root]
+        yield from records
+
+    def estimate_deployment_cost(self, spec: DeploymentSpec, *, hours: float = 1.0) -> CostEstimate | None:
+        """Zero: a local deployment runs in this process."""
+        return CostEstimate(total=0.0, breakdown={"compute": 0.0},
+                            assumptions=("runs in this process; electricity and hardware are not counted",))

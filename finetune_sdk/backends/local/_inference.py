@@ -24,6 +24,7 @@ import torch
 
 from finetune_sdk.backends.base import InferenceConfig
 from finetune_sdk.data.records import Turn
+from finetune_sdk.training._deps import dtype_kwargs
 from finetune_sdk.training._encode import ensure_chat_template, render_prompt
 from finetune_sdk.training._threads import cpu_threads_for
 
@@ -61,23 +62,30 @@ class LoadedModel:
 
     def __init__(self, source: str, device: torch.device) -> None:
         transformers: Any = importlib.import_module("transformers")
+        from finetune_sdk.training._gguf import materialize_if_gguf
+        from finetune_sdk.training._hf_progress import transformers_progress
 
         self.source = source
         self.device = device
+        with transformers_progress():
+            self._load(transformers, materialize_if_gguf(source), device)
+        self._queue: list[_Request] = []
+        self._queue_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    def _load(self, transformers: Any, source: str, device: torch.device) -> None:
+        self.folder = source
         self.tokenizer: Any = transformers.AutoTokenizer.from_pretrained(source)
         ensure_chat_template(self.tokenizer)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-        model: Any = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        model: Any = transformers.AutoModelForCausalLM.from_pretrained(source, **dtype_kwargs(dtype))
         self.model: Any = model.to(device).eval()
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
         self.eos_ids = self._eos_ids()
-        self._queue: list[_Request] = []
-        self._queue_lock = threading.Lock()
-        self._run_lock = threading.Lock()
 
     def _eos_ids(self) -> list[int]:
         ids: set[int] = set()

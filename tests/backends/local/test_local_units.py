@@ -264,3 +264,104 @@ def test_outputs_written_to_output_uri_are_found_by_folder(model_folder: Path, t
     assert by_folder.kind == "local" and by_folder.id == record.output_model_id
     assert [m.id for m in backend.list_models()] == [record.output_model_id]
     assert backend.describe_model(str(model_folder)).kind == "foundation"  # any other model folder
+
+
+def test_checkpoint_state_loads_with_weights_only(tmp_path: Path) -> None:
+    """Optimizer, scheduler and RNG state round-trip through ``torch.load(weights_only=True)`` (issue 11)."""
+    torch = pytest.importorskip("torch")
+    from finetune_sdk.training._trainer import _linear_schedule
+
+    param = torch.nn.Parameter(torch.ones(3, 2))
+    optimizer = torch.optim.AdamW([param], lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(2, 10))
+    param.grad = torch.ones_like(param)
+    optimizer.step()
+    scheduler.step()
+    torch.save(optimizer.state_dict(), tmp_path / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp_path / "scheduler.pt")
+    torch.save({"cpu": torch.get_rng_state()}, tmp_path / "rng.pt")
+    opt_state = torch.load(tmp_path / "optimizer.pt", weights_only=True)
+    sched_state = torch.load(tmp_path / "scheduler.pt", weights_only=True)
+    rng = torch.load(tmp_path / "rng.pt", weights_only=True)
+    restored = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3, 2))], lr=1e-3)
+    restored.load_state_dict(opt_state)
+    assert torch.equal(restored.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+    assert sched_state["last_epoch"] == 1
+    assert torch.equal(rng["cpu"], torch.get_rng_state())
+    import ast
+
+    source = Path(__file__).parents[3] / "finetune_sdk" / "training" / "_trainer.py"
+    loads = [node for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
+             and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"]
+    assert len(loads) == 3
+    for call in loads:
+        flags = {k.arg: k.value for k in call.keywords}
+        assert isinstance(flags.get("weights_only"), ast.Constant) and flags["weights_only"].value is True
+
+
+def test_selected_logits_give_the_same_loss_and_lora_layers_limit_the_adapter(tiny_model: Path) -> None:
+    """Logits only where a row has a target: the same loss as the full computation, to float precision."""
+    torch = pytest.importorskip("torch")
+    from finetune_sdk.training._trainer import Trainer, collate, forward_loss_sum
+
+    config = resolve_config({"method": "lora", "loraLayers": 1, "maxSteps": 1}, JobKind.FINE_TUNING)
+    trainer = Trainer(base_model=str(tiny_model), kind=JobKind.FINE_TUNING, config=config,
+                      train_records=say_records(6), device="cpu")
+    assert trainer.select_logits
+    batch = collate(trainer.train_set.examples[:4], int(trainer.tokenizer.pad_token_id))
+    keep = (batch.targets != -100).any(dim=0)
+    assert not bool(keep.all())  # the prompt positions carry no targets, so something is skipped
+    with torch.no_grad():
+        full = forward_loss_sum(trainer.model, batch, select_logits=False)
+        selected = forward_loss_sum(trainer.model, batch, select_logits=True)
+    assert float(full) == pytest.approx(float(selected), rel=1e-5)
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, p in trainer.model.named_parameters()
+               if p.requires_grad and ".layers." in n}
+    assert adapted == {"0"}  # the tiny model has one layer: the last 1 is layer 0
+
+
+def test_lora_layers_adapts_only_the_last_layers(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from finetune_sdk.training._trainer import Trainer
+    from finetune_sdk.training.tiny import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "m3", hidden_size=32, layers=3, heads=2, seed=0)
+    config = resolve_config({"method": "lora", "loraLayers": 2, "maxSteps": 1}, JobKind.FINE_TUNING)
+    trainer = Trainer(base_model=str(folder), kind=JobKind.FINE_TUNING, config=config,
+                      train_records=say_records(4), device="cpu")
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, p in trainer.model.named_parameters()
+               if p.requires_grad and ".layers." in n}
+    assert adapted == {"1", "2"}
+
+
+def test_transformers_progress_bars_follow_the_sdk_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("transformers")
+    from transformers.utils import logging as hf_logging
+
+    from finetune_sdk.training._hf_progress import transformers_progress
+
+    hf_logging.enable_progress_bar()
+    monkeypatch.setenv("FINETUNE_SDK_DISABLE_PROGRESS_BARS", "1")
+    with transformers_progress():
+        assert not hf_logging.is_progress_bar_enabled()
+    assert hf_logging.is_progress_bar_enabled()  # restored after the block
+    monkeypatch.setenv("FINETUNE_SDK_DISABLE_PROGRESS_BARS", "0")  # forced on (unset: only on a terminal)
+    with transformers_progress():
+        assert hf_logging.is_progress_bar_enabled()
+
+
+def test_the_old_tiny_module_warns_on_use_not_on_import() -> None:
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module = importlib.import_module("finetune_sdk.backends.local.tiny")
+    with pytest.warns(DeprecationWarning, match="moved to finetune_sdk.training.tiny"):
+        from finetune_sdk.backends.local.tiny import build_tiny_model
+    from finetune_sdk.training.tiny import build_tiny_model as current
+
+    assert build_tiny_model is current
+    with pytest.raises(AttributeError):
+        _ = module.nothing_here
