@@ -216,3 +216,45 @@ def test_user_built_records_keep_full_validation() -> None:
     bad = {"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]}
     record, issues = _formats.get("bedrock_messages").parse(bad, 3)
     assert record is None and [i.rule for i in issues] == ["schema.type"]
+
+
+def test_list_of_an_unread_file_reads_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # list(ds) asks len(ds) (which reads the file) after iter(ds): the iterator must reuse those records.
+    path = tmp_path / "d.jsonl"
+    Dataset.from_records(ROWS["prompt_completion"]).to_jsonl(path, format="prompt_completion")
+    module = _formats.get("prompt_completion")
+    calls: list[int | None] = []
+    real = module.parse
+
+    def counting(obj: dict[str, Any], line: int | None = None) -> Any:
+        calls.append(line)
+        return real(obj, line)
+
+    monkeypatch.setattr(module, "parse", counting)
+    ds = Dataset.from_jsonl(path)
+    records = list(ds)
+    assert calls == [1, 2]
+    assert records == ds.records and len(records) == 2
+
+
+def test_streaming_keeps_the_collector_state_and_closes_the_file(tmp_path: Path) -> None:
+    import gc
+
+    path = tmp_path / "d.jsonl"
+    Dataset.from_records(ROWS["bedrock_messages"][:2] * 3).to_jsonl(path, format="bedrock_messages")
+    assert gc.isenabled()
+    seen = []
+    for r in Dataset.from_jsonl(path):  # no len(): streams
+        seen.append(gc.isenabled())  # the caller's code runs with the collector as it was
+        assert isinstance(r, Conversation)
+    assert seen == [True] * 6 and gc.isenabled()
+    gc.disable()
+    try:
+        assert sum(1 for _ in Dataset.from_jsonl(path)) == 6
+        assert not gc.isenabled()  # a collector the caller disabled stays disabled
+    finally:
+        gc.enable()
+    it = iter(Dataset.from_jsonl(path))
+    next(it)
+    it.close()  # type: ignore[attr-defined]  # stopping early closes the file reader
+    assert gc.isenabled()
