@@ -217,26 +217,26 @@ def validated_build() -> Iterator[None]:
     before the trusted path, one ``Conversation.model_validate`` of the checked pieces (full pydantic
     validation of every nested model), through the same ``Dataset`` code."""
     from finetune_sdk.data.formats import bedrock_messages
+    from finetune_sdk.data.formats._base import extra_metadata
     from finetune_sdk.data.records import Conversation
 
-    def build_conversation(system: Any, turns: Any, metadata: Any) -> Any:
+    def build(obj: Any) -> Any:
         return Conversation.model_validate(
             {
-                "system": system,
-                "turns": [{"role": role, "content": parts} for role, parts in turns],
-                "metadata": dict(metadata),
+                "system": obj.get("system") or None,
+                "turns": [
+                    {"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in obj["messages"]
+                ],
+                "metadata": extra_metadata(obj, bedrock_messages._KNOWN),
             }
         )
 
-    def text_part(text: str) -> dict[str, str]:
-        return {"type": "text", "text": text}
-
-    saved = bedrock_messages.build_conversation, bedrock_messages.text_part
-    bedrock_messages.build_conversation, bedrock_messages.text_part = build_conversation, text_part  # type: ignore[assignment]
+    saved = bedrock_messages.build
+    bedrock_messages.build = build  # type: ignore[assignment]
     try:
         yield
     finally:
-        bedrock_messages.build_conversation, bedrock_messages.text_part = saved
+        bedrock_messages.build = saved
 
 
 def validated_first_iteration(path: Path) -> int:
