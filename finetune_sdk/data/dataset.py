@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from finetune_sdk.data import formats as _formats
+from finetune_sdk.data._collector import quiet_producer
 from finetune_sdk.data._dataset_io import DEFAULT_CSV_COLUMNS, _DatasetConstructors
 from finetune_sdk.data.contexts import CONTEXT_GROUP
 from finetune_sdk.data.distillation import Purpose
@@ -294,7 +295,14 @@ class Dataset(_DatasetConstructors):
             return iter(self._records)
         if self._raw is not None:
             return iter(self.records)
-        return self._parse_rows(self._rows())
+        return self._stream()
+
+    def _stream(self) -> Iterator[Record]:
+        # Runs from the first next(), after list(ds) has asked len(ds) (which reads the file): reuse that.
+        if self._records is not None:
+            yield from self._records
+            return
+        yield from quiet_producer(self._parse_rows(self._rows()))  # cycle-free records: see _collector
 
     def __len__(self) -> int:
         return len(self.records)

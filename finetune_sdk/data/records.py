@@ -159,6 +159,77 @@ class TextRecord(_Value):
 Record = Union[Conversation, TextRecord]  # noqa: UP007
 
 
+# --- trusted construction -----------------------------------------------------------------------------------
+# The wire-format modules build records from rows their ``check`` has already proved well formed (types,
+# roles, non-empty turns). Re-validating every nested model in pydantic then costs more than the rest of
+# reading the row, so these helpers fill in the model's slots directly, exactly as ``model_validate`` would
+# (same ``__dict__``, same fields-set), without checking anything. They are private: user input and
+# ``Dataset.from_records`` of arbitrary dicts keep full validation.
+#
+# Each class shares one fields-set object between its trusted instances: the models are frozen, so pydantic
+# never adds to it in place (``model_copy`` copies it before updating), and one shared set instead of one per
+# instance is one object fewer per turn and part for the cyclic garbage collector to scan.
+
+_new = object.__new__
+_set = object.__setattr__
+_TEXT_PART_SET = {"type", "text"}
+_MEDIA_PART_SET = {"type", "format", "uri", "bucket_owner"}
+_TURN_SET = {"role", "content"}
+_CONVERSATION_SET = {"system", "turns", "metadata"}
+_TEXT_RECORD_SET = {"text", "metadata"}
+
+
+def _trusted_text_part(text: str) -> TextPart:
+    """``TextPart(text=text)`` without validation (``text`` must be a ``str``)."""
+    part = _new(TextPart)
+    _set(part, "__dict__", {"type": "text", "text": text})
+    _set(part, "__pydantic_fields_set__", _TEXT_PART_SET)
+    _set(part, "__pydantic_extra__", None)
+    _set(part, "__pydantic_private__", None)
+    return part
+
+
+def _trusted_media_part(kind: str, fmt: str, uri: str, bucket_owner: str | None = None) -> MediaPart:
+    """``MediaPart(...)`` without validation (``kind`` must be ``"image"`` or ``"video"``, the rest strings)."""
+    part = _new(MediaPart)
+    _set(part, "__dict__", {"type": kind, "format": fmt, "uri": uri, "bucket_owner": bucket_owner})
+    _set(part, "__pydantic_fields_set__", _MEDIA_PART_SET)
+    _set(part, "__pydantic_extra__", None)
+    _set(part, "__pydantic_private__", None)
+    return part
+
+
+def _trusted_turn(role: str, content: tuple[TextPart | MediaPart, ...]) -> Turn:
+    """``Turn(role=role, content=content)`` without validation (``role`` must be ``"user"``/``"assistant"``)."""
+    turn = _new(Turn)
+    _set(turn, "__dict__", {"role": role, "content": content})
+    _set(turn, "__pydantic_fields_set__", _TURN_SET)
+    _set(turn, "__pydantic_extra__", None)
+    _set(turn, "__pydantic_private__", None)
+    return turn
+
+
+def _trusted_conversation(system: str | None, turns: tuple[Turn, ...], metadata: dict[str, Any]) -> Conversation:
+    """``Conversation(system=..., turns=..., metadata=...)`` without validation; ``metadata`` is kept, not
+    copied (pass a dict the record may own)."""
+    conv = _new(Conversation)
+    _set(conv, "__dict__", {"kind": "conversation", "system": system, "turns": turns, "metadata": metadata})
+    _set(conv, "__pydantic_fields_set__", _CONVERSATION_SET)
+    _set(conv, "__pydantic_extra__", None)
+    _set(conv, "__pydantic_private__", None)
+    return conv
+
+
+def _trusted_text_record(text: str, metadata: dict[str, Any]) -> TextRecord:
+    """``TextRecord(text=..., metadata=...)`` without validation; ``metadata`` is kept, not copied."""
+    rec = _new(TextRecord)
+    _set(rec, "__dict__", {"kind": "text", "text": text, "metadata": metadata})
+    _set(rec, "__pydantic_fields_set__", _TEXT_RECORD_SET)
+    _set(rec, "__pydantic_extra__", None)
+    _set(rec, "__pydantic_private__", None)
+    return rec
+
+
 def record_text(record: Record) -> str:
     """All text of a record in reading order (system, then turns), for hashing, dedupe and token counts."""
     if isinstance(record, TextRecord):

@@ -20,7 +20,6 @@ from finetune_sdk.data.formats._base import (
     Facts,
     FastRules,
     Problem,
-    build_conversation,
     detect_format,
     extra_metadata,
     order_problems,
@@ -31,7 +30,7 @@ from finetune_sdk.data.formats._base import (
     unknown_keys,
     unknown_message_keys,
 )
-from finetune_sdk.data.records import Record, TextRecord
+from finetune_sdk.data.records import Record, TextRecord, _trusted_conversation, _trusted_turn
 from finetune_sdk.data.report import Issue
 
 NAME = "bedrock_messages"
@@ -340,10 +339,11 @@ def key_validator(rules: FastRules) -> Callable[[Mapping[str, Any]], int]:
 
 
 def build(obj: Mapping[str, Any]) -> Record:
-    """The canonical record of a checked line."""
-    return build_conversation(
+    """The canonical record of a checked line (trusted: see
+    :func:`~finetune_sdk.data.formats._base.build_conversation`; one text part per turn, built directly)."""
+    return _trusted_conversation(
         obj.get("system") or None,
-        [(m["role"], (text_part(m["content"]),)) for m in obj["messages"]],
+        tuple([_trusted_turn(m["role"], (text_part(m["content"]),)) for m in obj["messages"]]),
         extra_metadata(obj, _KNOWN),
     )
 

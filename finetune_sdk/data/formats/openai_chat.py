@@ -235,7 +235,7 @@ def build(obj: Mapping[str, Any]) -> Record:
     turns = []
     for m in obj["messages"]:
         if m["role"] == "system":
-            systems.append("\n".join(p["text"] for p in _parts(m["content"]) if p["type"] == "text"))
+            systems.append("\n".join(p.text for p in _parts(m["content"]) if isinstance(p, TextPart)))
         else:
             turns.append((m["role"], _parts(m["content"])))
     return build_conversation("\n".join(systems) if systems else None, turns, extra_metadata(obj, _KNOWN))

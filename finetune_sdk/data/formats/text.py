@@ -22,7 +22,7 @@ from finetune_sdk.data.formats._base import (
     problem,
     unknown_keys,
 )
-from finetune_sdk.data.records import Record, TextRecord, record_text
+from finetune_sdk.data.records import Record, TextRecord, _trusted_text_record, record_text
 from finetune_sdk.data.report import Issue
 
 NAME = "text"
@@ -69,7 +69,7 @@ def check(obj: Mapping[str, Any]) -> tuple[Facts | None, list[Problem]]:
 
 def build(obj: Mapping[str, Any]) -> Record:
     """The canonical record of a checked line."""
-    return TextRecord.model_validate({"text": obj["input"], "metadata": extra_metadata(obj, _KNOWN)})
+    return _trusted_text_record(obj["input"], extra_metadata(obj, _KNOWN))
 
 
 def parse(obj: Mapping[str, Any], line: int | None = None) -> tuple[Record | None, list[Issue]]:
