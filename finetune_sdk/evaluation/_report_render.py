@@ -7,7 +7,7 @@ Private: used by :mod:`finetune_sdk.evaluation.report`.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -71,3 +71,16 @@ def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+#: fields that differ between two runs of the same evaluation (wall time, latencies)
+TIMING_FIELDS = frozenset({"run", "latency_s", "latency_mean_s", "latency_p50_s", "latency_p95_s"})
+
+
+def strip_timing(payload: Any) -> Any:
+    """A JSON-like value with :data:`TIMING_FIELDS` removed at every depth (to compare two runs' reports)."""
+    if isinstance(payload, Mapping):
+        return {k: strip_timing(v) for k, v in payload.items() if k not in TIMING_FIELDS}
+    if isinstance(payload, list):
+        return [strip_timing(v) for v in payload]
+    return payload

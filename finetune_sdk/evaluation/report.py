@@ -35,6 +35,7 @@ from finetune_sdk.evaluation._report_render import (
     _html_table,
     _md_table,
     _pandas,
+    strip_timing,
 )
 from finetune_sdk.evaluation.metrics import MetricInfo
 from finetune_sdk.evaluation.statistics import (
@@ -67,8 +68,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-#: fields that depend on wall-clock time, not on the answers (drop them to compare two runs)
-TIMING_FIELDS = frozenset({"run", "latency_s", "latency_mean_s", "latency_p50_s", "latency_p95_s"})
 
 
 class _Value(BaseModel):
@@ -891,15 +890,6 @@ def _compare(
         losses=losses,
         discordant=discordant,
     )
-
-
-def strip_timing(payload: Any) -> Any:
-    """A JSON-like value with :data:`TIMING_FIELDS` removed at every depth (to compare two runs' reports)."""
-    if isinstance(payload, Mapping):
-        return {k: strip_timing(v) for k, v in payload.items() if k not in TIMING_FIELDS}
-    if isinstance(payload, list):
-        return [strip_timing(v) for v in payload]
-    return payload
 
 
 def comparable_json(report: EvaluationReport) -> Any:
