@@ -8,6 +8,7 @@ is defined once, and the deprecated old paths still answer.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import re
 import sys
@@ -73,7 +74,10 @@ def _graph() -> tuple[dict[str, set[str]], dict[str, list[str]]]:
     return edges, defs
 
 
-EDGES, DEFS = _graph()
+@functools.lru_cache(maxsize=1)
+def _cached_graph() -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+    """Built on first use, not at import: collection stays fast."""
+    return _graph()
 
 
 def _backend_of(module: str) -> str | None:
@@ -88,6 +92,7 @@ def test_no_import_cycles() -> None:
     on_stack: set[str] = set()
     cycles: list[list[str]] = []
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    EDGES, _ = _cached_graph()
 
     def visit(v: str) -> None:
         index[v] = low[v] = len(index)
@@ -117,6 +122,7 @@ def test_no_import_cycles() -> None:
 
 
 def test_data_and_values_import_no_backend() -> None:
+    EDGES, _ = _cached_graph()
     upward = sorted(
         f"{a} -> {b}"
         for a, targets in EDGES.items()
@@ -128,6 +134,7 @@ def test_data_and_values_import_no_backend() -> None:
 
 
 def test_no_backend_imports_another() -> None:
+    EDGES, _ = _cached_graph()
     crossing = sorted(
         f"{a} -> {b}"
         for a, targets in EDGES.items()
@@ -138,6 +145,7 @@ def test_no_backend_imports_another() -> None:
 
 
 def test_each_aws_helper_is_defined_once() -> None:
+    _, DEFS = _cached_graph()
     twice = {name: where for name, where in DEFS.items() if ONCE.match(name) and len(where) > 1}
     assert twice == {}
 
