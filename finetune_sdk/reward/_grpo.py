@@ -120,7 +120,7 @@ def _require() -> tuple[Any, Any, Any, Any]:
         raise BackendNotInstalledError(
             f"local GRPO needs TRL and transformers ({exc.name} is missing): {_INSTALL}"
         ) from exc
-    return datasets, transformers, trl, trl.GRPOConfig
+    return datasets, transformers, trl, trl.GRPOConfig  # type: ignore[attr-defined, unused-ignore]
 
 
 def train_grpo(
