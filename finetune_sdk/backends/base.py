@@ -264,8 +264,14 @@ class CanBatchInfer(abc.ABC):
         *,
         config: InferenceConfig,
         wait: bool = True,
+        timeout: float | None = None,
+        keep_on_failure: bool = False,
     ) -> dict[str, ChatResponse]:
-        """Run ``(record_id, system, turns)`` requests as one batch job; results keyed by record id."""
+        """Run ``(record_id, system, turns)`` requests as one batch job; results keyed by record id.
+
+        An interrupt, a ``timeout`` or a failure while waiting stops the job (it bills nothing more) unless
+        ``keep_on_failure=True``; either way the raised exception carries the job's ARN as ``batch_job``.
+        """
 
 
 def capabilities_of(backend: Backend | type[Backend]) -> dict[str, bool]:

@@ -27,6 +27,7 @@ from finetune_sdk.errors import (
     ConfigurationError,
     JobFailedError,
     JobStoppedError,
+    JobTimeoutError,
     ResourceConflictError,
     UnsupportedOperationError,
 )
@@ -47,6 +48,14 @@ __all__: list[str] = []
 logger = logging.getLogger(__name__)
 
 
+def _note(exc: BaseException, message: str) -> None:
+    """Add a note to ``exc`` (shown under the traceback on Python 3.11+); always logged."""
+    add = getattr(exc, "add_note", None)
+    if callable(add):
+        add(message)
+    logger.warning("%s", message)
+
+
 class _BedrockBatch(_BedrockBase):
     """Bedrock batch inference: CreateModelInvocationJob for bulk generation."""
 
@@ -58,6 +67,8 @@ class _BedrockBatch(_BedrockBase):
         *,
         config: InferenceConfig,
         wait: bool = True,
+        timeout: float | None = None,
+        keep_on_failure: bool = False,
     ) -> dict[str, ChatResponse]:
         """Run many requests as one Bedrock batch inference job (about half the on-demand price).
 
@@ -67,11 +78,19 @@ class _BedrockBatch(_BedrockBase):
         polls it on the backend clock, and joins the ``*.jsonl.out`` records back by ``recordId`` (the service
         does not keep the order). Records the service failed are left out of the result and logged.
         With ``wait=False`` the job is started and ``{}`` returned; call again with ``wait=True`` to collect.
+        A job of the same content that is still running is attached to; one that was stopped, failed or
+        expired is not reused: a fresh job (name suffixed ``-r1``, ``-r2``, ...) is started instead.
+
+        The job is owned from the moment it is created: an interrupt (``KeyboardInterrupt``), ``timeout``
+        (seconds on the backend clock, ``None``: no limit) or any error while waiting stops it
+        (``StopModelInvocationJob``) so that it bills nothing more, unless ``keep_on_failure=True``, which
+        leaves it running. Either way the exception carries the job's ARN as its ``batch_job`` attribute.
 
         Raises:
             ConfigurationError: no role or output location, or duplicate record ids.
             UnsupportedOperationError: imported models (Bedrock has no batch inference for them).
             JobFailedError / JobStoppedError: the batch job failed, expired or was stopped.
+            JobTimeoutError: still running after ``timeout`` seconds (stopped unless ``keep_on_failure``).
         """
         if not requests:
             return {}
@@ -112,7 +131,21 @@ class _BedrockBatch(_BedrockBase):
             lines.append(rq.batch_record_line(batch_id, model_input))
         payload = ("\n".join(lines) + "\n").encode("utf-8")
         digest = hashlib.sha256(model_id.encode() + b"\0" + payload).hexdigest()
-        name = f"ftsdk-batch-{digest[:20]}"
+        base_name = f"ftsdk-batch-{digest[:20]}"
+        # Jobs of this content: a running one is re-attached; a stopped/failed/expired one keeps its name, so
+        # a rerun takes the next free suffix (and a token of its own: the service would hand back the old job).
+        earlier: dict[str, str] = {}
+        for summary in self._paginate(
+            "bedrock", "ListModelInvocationJobs", "invocationJobSummaries", {"nameContains": base_name}
+        ):
+            earlier[str(summary.get("jobName"))] = str(summary.get("status"))
+        attempt = 0
+        while True:
+            name = base_name if attempt == 0 else f"{base_name}-r{attempt}"
+            if earlier.get(name) not in _BATCH_FAILED | _BATCH_STOPPED | {"Stopping"}:
+                break
+            attempt += 1
+        token_seed = digest if attempt == 0 else hashlib.sha256(f"{digest}-r{attempt}".encode()).hexdigest()
         folder = f"{base}/batch/{name}"
         input_uri, output_prefix = f"{folder}/input/records.jsonl", f"{folder}/output/"
         bucket, key = split_s3_uri(input_uri)
@@ -123,7 +156,7 @@ class _BedrockBatch(_BedrockBase):
             model_id=model_id,
             input_uri=input_uri,
             output_uri=output_prefix,
-            client_token=f"ftsdk-{digest[:48]}",
+            client_token=f"ftsdk-{token_seed[:48]}",
             invocation_type=invocation_type,
         )
 
@@ -164,14 +197,46 @@ class _BedrockBatch(_BedrockBase):
                 )
             return status if status in _BATCH_DONE else None
 
-        poll(
-            check,
-            clock=self.clock,
-            interval=self.default_poll_interval,
-            timeout=None,
-            what=f"batch inference job {name}",
-        )
+        def timed_out(waited: float) -> BaseException:
+            return JobTimeoutError(
+                f"batch inference job {name} was still running after {waited:.0f}s (timeout={timeout}s)",
+                job_id=job_arn,
+                status=JobStatus.RUNNING.value,
+                waited_s=waited,
+            )
+
+        try:
+            poll(
+                check,
+                clock=self.clock,
+                interval=self.default_poll_interval,
+                timeout=timeout,
+                what=f"batch inference job {name}",
+                on_timeout=timed_out,
+            )
+        except BaseException as exc:
+            self._release_batch_job(exc, job_arn, name, keep=keep_on_failure)
+            raise
         return self._batch_results(job_arn, output_prefix, by_batch_id, dialect=dialect, model_id=model_id)
+
+    def _release_batch_job(self, exc: BaseException, job_arn: str, name: str, *, keep: bool) -> None:
+        """The wait for a job this call owns was cut short: stop the job (unless ``keep``) and hand its ARN
+        back on ``exc`` as ``batch_job``."""
+        exc.batch_job = job_arn  # type: ignore[attr-defined]
+        if isinstance(exc, (JobFailedError, JobStoppedError)):
+            return  # already over: nothing left to stop
+        if keep:
+            _note(exc, f"batch inference job {name} was kept (keep_on_failure=True) and runs (and bills) on: "
+                       f"collect it by calling batch_generate() again, or stop it ({job_arn})")
+            return
+        try:
+            self._call("bedrock", "StopModelInvocationJob", {"jobIdentifier": job_arn})
+        except ResourceConflictError:
+            pass  # it ended on its own meanwhile
+        except BaseException as cleanup:
+            _note(exc, f"batch inference job {job_arn} could not be stopped and may be billed: stop it ({cleanup})")
+            return
+        _note(exc, f"batch inference job {name} was stopped so that it bills nothing more")
 
     def _batch_results(
         self,

@@ -76,6 +76,7 @@ def test_batch_generate_round_trip(backend, stub, clock):
             ],
         )
         stubber = stub(backend)
+        stubber.add_response("list_model_invocation_jobs", {"invocationJobSummaries": []}, {"nameContains": ANY})
         stubber.add_response(
             "create_model_invocation_job",
             {"jobArn": JOB_ARN},
@@ -140,6 +141,7 @@ def test_same_requests_give_the_same_job_name_and_token(backend, stub):
             lambda params, **_: captured.append(dict(params)),
         )
         for _ in range(2):
+            stubber.add_response("list_model_invocation_jobs", {"invocationJobSummaries": []}, {"nameContains": ANY})
             stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
             assert backend.batch_generate(MODEL, requests(), config=InferenceConfig(), wait=False) == {}
     assert captured[0]["jobName"] == captured[1]["jobName"]
@@ -150,6 +152,7 @@ def test_failed_batch_job_raises(backend, stub):
     with mock_aws():
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="ft-bucket")
         stubber = stub(backend)
+        stubber.add_response("list_model_invocation_jobs", {"invocationJobSummaries": []}, {"nameContains": ANY})
         stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
         stubber.add_response(
             "get_model_invocation_job",
