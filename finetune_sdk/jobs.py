@@ -229,6 +229,12 @@ class Job:
             JobKind.CONTINUED_PRE_TRAINING: "continued_pretraining",
             JobKind.DISTILLATION: "distillation",
         }
+        # A data file is read once (issue 12): format detection, validation, token count, fingerprint and
+        # staging all use the bytes of that one read, and the records parsed from them once validation passed.
+        if isinstance(train, Dataset):
+            train = train._read_once()
+        if isinstance(validation, Dataset):
+            validation = validation._read_once()
         train, validation, conversions = prepare_job_data(
             train, validation, model, purpose=purposes.get(kind, "fine_tuning"), allow_lossy=allow_lossy
         )
@@ -242,6 +248,9 @@ class Job:
                     validation=val,
                     purpose="distillation" if kind is JobKind.DISTILLATION else "fine_tuning",
                 ).raise_for_errors()
+            for data in (train, validation):
+                if isinstance(data, Dataset) and data._bytes is not None:
+                    _ = data.records  # parsed once from the bytes already read; iterating reuses them
             training_tokens = _training_tokens(train, model)
         payload = {
             "kind": kind.value,

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from finetune_sdk.data import formats as _formats
-from finetune_sdk.data.io import is_s3_uri, iter_jsonl, open_regular_file
+from finetune_sdk.data.io import check_regular_file, is_s3_uri, iter_jsonl, open_regular_file
 from finetune_sdk.data.records import Conversation, Record, TextRecord
 from finetune_sdk.data.report import IssueSink, ValidationReport
 from finetune_sdk.errors import DataError, DatasetValidationError
@@ -83,7 +83,7 @@ class _DatasetConstructors:
         if is_s3_uri(text):
             return _ds(cls).from_s3(text, format=format, session=session, endpoint_url=endpoint_url, on_error=on_error)
         # refused at once (InputFileError): missing, a directory, a FIFO or device, a symlink loop
-        open_regular_file(text).close()
+        check_regular_file(text)  # stat only: the file is read when its records are
         return _ds(cls)._lazy(text, format=format, on_error=on_error)
 
     @classmethod

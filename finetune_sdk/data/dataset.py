@@ -44,8 +44,11 @@ from finetune_sdk.data.contexts import CONTEXT_GROUP
 from finetune_sdk.data.distillation import Purpose
 from finetune_sdk.data.formats import Converter, detect_format
 from finetune_sdk.data.io import (
+    FileBytes,
     check_name_part,
+    is_s3_uri,
     iter_jsonl,
+    open_regular_file,
     write_atomic,
     write_jsonl,
 )
@@ -106,6 +109,7 @@ class Dataset(_DatasetConstructors):
         self._raw: list[Any] | None = None
         self._lines: list[int] | None = None
         self._path: str | None = None
+        self._bytes: bytes | None = None  # the file's bytes, once _read_once() has read them
         self._session: Any = None
         self._endpoint_url: str | None = None
         self._on_error: OnError = "raise"
@@ -173,7 +177,7 @@ class Dataset(_DatasetConstructors):
                         counts[f] = counts.get(f, 0) + 1
                 self._detected = max(counts, key=lambda f: counts[f]) if counts else None
             elif self._path is not None and self._records is None:
-                for jl in iter_jsonl(self._path, session=self._session, endpoint_url=self._endpoint_url):
+                for jl in iter_jsonl(self._source(), session=self._session, endpoint_url=self._endpoint_url):
                     if jl.value is not None and (f := detect_format(jl.value)) is not None:
                         self._detected = f
                         break
@@ -265,7 +269,7 @@ class Dataset(_DatasetConstructors):
                 yield (lines[i] if lines is not None else i + 1), row, ()
         elif self._path is not None:
             self._refuse_array_file()
-            for jl in iter_jsonl(self._path, session=self._session, endpoint_url=self._endpoint_url):
+            for jl in iter_jsonl(self._source(), session=self._session, endpoint_url=self._endpoint_url):
                 if jl.kind != "blank":
                     yield jl.number, jl.value, jl.issues
 
@@ -274,7 +278,7 @@ class Dataset(_DatasetConstructors):
         from finetune_sdk.data.validate import array_file_issue, looks_like_json_array
 
         assert self._path is not None
-        with open_binary(self._path, session=self._session, endpoint_url=self._endpoint_url) as fh:
+        with open_binary(self._source(), session=self._session, endpoint_url=self._endpoint_url) as fh:
             if not looks_like_json_array(fh.readline(), fh.readline()):
                 return
         issue = array_file_issue(self.source)
@@ -282,6 +286,22 @@ class Dataset(_DatasetConstructors):
             f"{self.source}:1: {issue.message} ({issue.hint})",
             report=ValidationReport.from_issues([issue], source=self.source, total_lines=1, invalid_records=1),
         )
+
+    def _source(self) -> str | FileBytes:
+        assert self._path is not None
+        return self._path if self._bytes is None else FileBytes(self._bytes, self._path)
+
+    def _read_once(self) -> Dataset:
+        """This Dataset, or for an unread local file a copy holding the file's bytes, read in one open: its
+        format detection, validation (physical line numbers, file size) and records all come from those bytes,
+        so a job reads its data file once (issue 12). The caller's Dataset stays lazy."""
+        if self._path is None or self._records is not None or self._bytes is not None or is_s3_uri(self._path):
+            return self
+        ds = Dataset._lazy(self._path, format=self._format, on_error=self._on_error)
+        ds.source, ds.history = self.source, self.history
+        with open_regular_file(self._path) as fh:
+            ds._bytes = fh.read()
+        return ds
 
     def _materialize(self) -> list[Record]:
         with _gc_paused():
@@ -453,7 +473,7 @@ class Dataset(_DatasetConstructors):
         # Validate what the data came from (the file, the dicts), so issue lines stay physical lines.
         if self._path is not None:
             return validate_jsonl(
-                self._path,
+                self._source(),
                 model=model,
                 format=fmt,
                 token_counter=token_counter,

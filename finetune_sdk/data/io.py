@@ -645,8 +645,47 @@ def open_regular_file(path: str | os.PathLike[str], *, what: str = "dataset file
         raise
 
 
+def check_regular_file(path: str | os.PathLike[str], *, what: str = "dataset file") -> None:
+    """Refuse at once, without opening it, a local path that :func:`open_regular_file` would refuse (``stat``
+    and ``access`` only, so checking a file is not a read of it).
+
+    Raises:
+        InputFileError: as :func:`open_regular_file`.
+    """
+    name = os.fspath(path)
+    try:
+        mode = os.stat(name).st_mode
+    except FileNotFoundError as exc:
+        raise InputFileError(f"{what} {name!r} does not exist (no such file)") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputFileError(f"{what} {name!r} is a symbolic link loop; point it at a real file") from exc
+        raise InputFileError(f"cannot open {what} {name!r}: {exc.strerror}") from exc
+    if stat.S_ISDIR(mode):
+        raise InputFileError(f"{what} {name!r} is a directory; pass a .jsonl file")
+    if not stat.S_ISREG(mode):
+        raise InputFileError(
+            f"{what} {name!r} is {_kind(mode)}, not a regular file; pass a .jsonl file "
+            "(copy streamed data to a file first)"
+        )
+    if not os.access(name, os.R_OK):
+        raise InputFileError(f"cannot open {what} {name!r}: {os.strerror(errno.EACCES)}")
+
+
+class FileBytes(io.BytesIO):
+    """The bytes of a local file read once, standing in for the file: ``name`` is its path (reports name
+    it) and :func:`source_size` gives its size, so validating the bytes checks what validating the file does."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name
+        self.size = len(data)
+
+
 def source_size(source: Source, *, session: Any = None, endpoint_url: str | None = None) -> int | None:
     """Size in bytes of a local file or S3 object; ``None`` for file objects or when it cannot be found."""
+    if isinstance(source, FileBytes):
+        return source.size
     if is_s3_uri(source):
         bucket, key = parse_s3_uri(str(source))
         try:

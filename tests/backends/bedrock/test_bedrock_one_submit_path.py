@@ -77,13 +77,22 @@ def test_the_request_is_validated_once_and_sent_as_validated(train_file: Path, v
         aws.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="9 opens today: from_jsonl's existence check, format detection in prepare_for_model, validate_jsonl, "
-    "then _training_tokens, _fingerprint and stage_data each iterate the lazy Dataset (2 opens each: "
-    "_refuse_array_file + iter_jsonl); the single streaming pass is not built yet",
-)
 def test_the_data_file_is_read_once(train_file: Path) -> None:
-    aws, _ = _submit(train_file)
-    aws.stop()
+    train = ft.Dataset.from_jsonl(train_file)
+    assert _OPENS == []  # the existence check stats the file, it does not open it
+    aws = BedrockEmulation(clock=FakeClock())
+    aws.start()
+    try:
+        job = ft.Job.fine_tune(
+            model="amazon.titan-text-lite-v1:0:4k",
+            train=train,
+            backend=aws.backend(),
+            hyperparameters={"epochCount": 1},
+        )
+    finally:
+        aws.stop()
     assert len(_OPENS) == 1
+    assert train.is_lazy  # the caller's Dataset is not filled in; the job worked on its own copy
+    again, same = _submit(train_file)
+    again.stop()
+    assert job.name == same.name  # same data, same fingerprint, same default name
